@@ -1,0 +1,65 @@
+package switchboard_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/storetest"
+)
+
+func TestMemoryStoreConformance(t *testing.T) {
+	storetest.Run(t, func(*testing.T) switchboard.Store { return switchboard.NewMemoryStore() })
+}
+
+func TestMemoryStoreServesOneManager(t *testing.T) {
+	st := switchboard.NewMemoryStore()
+	m, err := switchboard.New(switchboard.Config{}, switchboard.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := switchboard.New(switchboard.Config{}, switchboard.WithStore(st)); err == nil {
+		t.Fatal("a second Manager on the same MemoryStore: want an error")
+	}
+}
+
+// TestMemoryStoreOverwriteDoesNotGrow sets one key two million times and
+// checks that the heap does not grow with the number of writes.
+func TestMemoryStoreOverwriteDoesNotGrow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2M writes; skipped with -short")
+	}
+	m, err := switchboard.New(switchboard.Config{PartitionCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1", ThreadID: "t"}
+	r := switchboard.Route{ExternalRoomID: "-100200300"}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	if err := m.Set(ctx, k, r); err != nil {
+		t.Fatal(err)
+	}
+	before := heap()
+	for range 2_000_000 {
+		if err := m.Set(ctx, k, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := heap()
+	if after > before+64<<10 {
+		t.Fatalf("heap grew from %d to %d bytes over 2M overwrites of one key", before, after)
+	}
+	st, err := m.PartitionStatus(ctx, m.RoutePartition(k))
+	if err != nil || st.Entries != 1 {
+		t.Fatalf("PartitionStatus = %+v, %v; want 1 entry", st, err)
+	}
+}
