@@ -22,6 +22,14 @@ type SessionKey struct {
 // characters and at most MaxFieldLen bytes. The error wraps
 // ErrInvalidSessionKey and names the field.
 func (k SessionKey) Validate() error {
+	if k.ChannelType != "" && k.BridgeID != "" && k.RoomID != "" &&
+		fieldOK(k.ChannelType) && fieldOK(k.BridgeID) && fieldOK(k.RoomID) && fieldOK(k.ThreadID) {
+		return nil
+	}
+	return k.validateSlow()
+}
+
+func (k SessionKey) validateSlow() error {
 	if k.ChannelType == "" {
 		return fmt.Errorf("%w: ChannelType is empty", ErrInvalidSessionKey)
 	}

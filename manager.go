@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,9 @@ import (
 // many goroutines. Create one with New and stop it with Close.
 type Manager struct {
 	cfg      Config
+	seed     maphash.Seed // index-hash seed, see keyHashes
 	store    Store
+	mem      *MemoryStore // store, when it is a MemoryStore: hits then skip the interface and its copies
 	clock    func() time.Time // WithClock; nil means coarse
 	coarse   *coarseClock
 	observer Observer
@@ -75,16 +78,19 @@ func New(cfg Config, opts ...Option) (*Manager, error) {
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
-	if err := o.store.Init(StoreConfig{PartitionCount: eff.PartitionCount, MaxEntriesPerPartition: eff.MaxEntriesPerPartition}); err != nil {
+	seed := maphash.MakeSeed()
+	if err := o.store.Init(StoreConfig{PartitionCount: eff.PartitionCount, MaxEntriesPerPartition: eff.MaxEntriesPerPartition, seed: seed}); err != nil {
 		return nil, fmt.Errorf("switchboard: init store: %w", err)
 	}
 	m := &Manager{
 		cfg:      eff,
+		seed:     seed,
 		store:    o.store,
 		clock:    o.clock,
 		observer: o.observer,
 		logger:   o.logger,
 	}
+	m.mem, _ = o.store.(*MemoryStore)
 	// The background goroutines belong to the Manager, not to any caller:
 	// their context is ended by Close.
 	bg, stop := context.WithCancel(context.Background())
@@ -110,34 +116,31 @@ func (m *Manager) PartitionCount() int { return m.cfg.PartitionCount }
 // the partition of its room, and it is the same in every process and
 // release. It does not validate key.
 func (m *Manager) RoutePartition(key SessionKey) int {
-	room, _ := keyHashes(key)
-	return jumpHash(room, m.cfg.PartitionCount)
+	return jumpHash(roomHash(key), m.cfg.PartitionCount)
 }
 
-func (m *Manager) now() time.Time {
+// now returns the Manager's time in unix nanoseconds.
+func (m *Manager) now() int64 {
 	if m.clock != nil {
-		return m.clock()
+		return m.clock().UnixNano()
 	}
-	return time.Unix(0, m.coarse.now())
+	return m.coarse.now()
 }
 
 // prepare validates key, checks the Manager and ctx, and computes the
-// key's store form and its room's.
-func (m *Manager) prepare(ctx context.Context, key SessionKey) (sk, room StoreKey, err error) {
+// key's store form (and, when roomIndex is not nil, its room's index hash).
+func (m *Manager) prepare(ctx context.Context, key SessionKey, roomIndex *uint64) (StoreKey, error) {
 	if err := key.Validate(); err != nil {
-		return sk, room, err
+		return StoreKey{}, err
 	}
 	if m.closed.Load() {
-		return sk, room, ErrClosed
+		return StoreKey{}, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return sk, room, err
+		return StoreKey{}, err
 	}
-	roomHash, full := keyHashes(key)
-	p := jumpHash(roomHash, m.cfg.PartitionCount)
-	sk = StoreKey{Key: key, Partition: p, Hash: full}
-	room = StoreKey{Key: key.RoomScope(), Partition: p, Hash: roomHash}
-	return sk, room, nil
+	room, full := keyHashes(key, &m.seed, roomIndex)
+	return StoreKey{Key: key, Partition: jumpHash(room, m.cfg.PartitionCount), Hash: full}, nil
 }
 
 // storeErr turns a Store error into the Manager's: the caller's context
@@ -175,7 +178,7 @@ func WithTTL(d time.Duration) SetOption { return SetOption{ttl: d, set: true} }
 // partition is then over capacity. An invalid key, route or TTL is an error
 // (ErrInvalidSessionKey, ErrInvalidRoute, ErrInvalidTTL) and stores nothing.
 func (m *Manager) Set(ctx context.Context, key SessionKey, r Route, opts ...SetOption) error {
-	sk, _, err := m.prepare(ctx, key)
+	sk, err := m.prepare(ctx, key, nil)
 	if err != nil {
 		return err
 	}
@@ -193,7 +196,13 @@ func (m *Manager) Set(ctx context.Context, key SessionKey, r Route, opts ...SetO
 		ttl = o.ttl
 	}
 	now := m.now()
-	res, err := m.store.Set(ctx, sk, Record{Route: r, UpdatedAt: now, ExpiresAt: now.Add(ttl)})
+	var res SetResult
+	if m.mem != nil {
+		res.Evicted, res.Size, err = m.mem.set(&sk, &r, now, now+int64(ttl))
+	} else {
+		t := time.Unix(0, now)
+		res, err = m.store.Set(ctx, sk, Record{Route: r, UpdatedAt: t, ExpiresAt: t.Add(ttl)})
+	}
 	if err != nil {
 		return storeErr(ctx, "set", key, err)
 	}
@@ -214,11 +223,16 @@ func (m *Manager) emitEvicted(p, n, size int) {
 // reported as ErrExpired (the next Get reports ErrNotFound); an absent one
 // is ErrNotFound; an unreachable partition is ErrPartitionUnavailable.
 func (m *Manager) Get(ctx context.Context, key SessionKey) (Record, error) {
-	sk, _, err := m.prepare(ctx, key)
+	sk, err := m.prepare(ctx, key, nil)
 	if err != nil {
 		return Record{}, err
 	}
-	rec, err := m.store.Get(ctx, sk, m.now())
+	var rec Record
+	if m.mem != nil {
+		err = m.mem.get(&sk, m.now(), &rec)
+	} else {
+		rec, err = m.store.Get(ctx, sk, time.Unix(0, m.now()))
+	}
 	if err != nil {
 		if errors.Is(err, ErrExpired) {
 			m.emit(Event{Kind: EventStale, Partition: sk.Partition, SessionKey: key, Stale: true, Size: -1})
@@ -248,26 +262,25 @@ func (m *Manager) Get(ctx context.Context, key SessionKey) (Record, error) {
 // without one, ErrPartitionUnavailable. An invalid key is
 // ErrInvalidSessionKey before anything else.
 func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Route) (Resolution, error) {
-	sk, room, err := m.prepare(ctx, key)
+	var roomIndex uint64
+	sk, err := m.prepare(ctx, key, &roomIndex)
 	if err != nil {
 		return Resolution{}, err
 	}
-	var fb Route
-	for i := range fallbacks {
-		f := &fallbacks[i]
-		if f.ExternalRoomID == "" {
-			continue
-		}
-		if err := f.Validate(); err != nil {
-			m.logger.LogAttrs(ctx, slog.LevelDebug, "switchboard: skipping invalid fallback",
-				slog.String("key", key.String()), slog.Int("index", i), slog.String("error", err.Error()))
-			continue
-		}
-		fb = *f
-		break
-	}
 	now := m.now()
-	res, err := m.store.Resolve(ctx, ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: now, ExpiresAt: now.Add(m.cfg.TTL)})
+	if m.mem != nil {
+		out := Resolution{Partition: sk.Partition, SessionKey: key, Source: SourceStateHit}
+		if hit, size, err := m.mem.resolveHit(&sk, now, &out.Route); err == nil && hit {
+			out.ExternalRoomID = out.Route.ExternalRoomID
+			m.emitResolved(out, OutcomeHit, size)
+			return out, nil
+		}
+		// Anything else takes the general path, which reports errors too.
+	}
+	fb := m.firstValid(ctx, key, fallbacks)
+	t := time.Unix(0, now)
+	room := StoreKey{Key: key.RoomScope(), Partition: sk.Partition, Hash: roomIndex}
+	res, err := m.store.Resolve(ctx, ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)})
 	if err != nil {
 		if ctx.Err() == nil && fb.ExternalRoomID != "" && errors.Is(err, ErrPartitionUnavailable) {
 			out := Resolution{
@@ -317,6 +330,24 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 	return out, nil
 }
 
+// firstValid returns the first fallback with an ExternalRoomID that passes
+// Route.Validate, or the zero Route.
+func (m *Manager) firstValid(ctx context.Context, key SessionKey, fallbacks []Route) Route {
+	for i := range fallbacks {
+		f := &fallbacks[i]
+		if f.ExternalRoomID == "" {
+			continue
+		}
+		if err := f.Validate(); err != nil {
+			m.logger.LogAttrs(ctx, slog.LevelDebug, "switchboard: skipping invalid fallback",
+				slog.String("key", key.String()), slog.Int("index", i), slog.String("error", err.Error()))
+			continue
+		}
+		return *f
+	}
+	return Route{}
+}
+
 func (m *Manager) emitResolved(r Resolution, outcome Outcome, size int) {
 	if m.observer == nil {
 		return
@@ -332,7 +363,7 @@ func (m *Manager) emitResolved(r Resolution, outcome Outcome, size int) {
 // Delete removes the record of key, fresh or expired; ErrNotFound when
 // there is none. It is an administrative operation (not in the seed API).
 func (m *Manager) Delete(ctx context.Context, key SessionKey) error {
-	sk, _, err := m.prepare(ctx, key)
+	sk, err := m.prepare(ctx, key, nil)
 	if err != nil {
 		return err
 	}
@@ -362,7 +393,7 @@ func (m *Manager) Prune(ctx context.Context) (PruneResult, error) {
 	if err := ctx.Err(); err != nil {
 		return PruneResult{}, err
 	}
-	now := m.now()
+	now := time.Unix(0, m.now())
 	var out PruneResult
 	var errs []error
 	for p := range m.cfg.PartitionCount {

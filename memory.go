@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"time"
 	"unsafe"
@@ -34,35 +35,10 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore, ready for New.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
-const (
-	chunkBits = 8
-	chunkSize = 1 << chunkBits // slots per chunk
-	noSlot    = -1
-)
-
-// memEntry is one slot: a record, its key, its place on the
-// least-recently-written list and its next slot with the same key hash.
-type memEntry struct {
-	key     SessionKey
-	route   Route
-	updated int64 // unix nanoseconds
-	expires int64 // unix nanoseconds
-	hash    uint64
-	prev    int32 // older neighbour on the list, or noSlot
-	next    int32 // newer neighbour, or noSlot; the next free slot while free
-	chain   int32 // next slot whose key has the same hash, or noSlot
-}
-
 type memPartitionState struct {
 	mu     sync.RWMutex
-	index  map[uint64]int32 // key hash -> first slot of its chain
-	chunks []*[chunkSize]memEntry
-	slots  int32 // slots handed out so far (free ones included)
-	free   int32 // free-slot list head
-	oldest int32 // least recently written, or noSlot
-	newest int32 // most recently written, or noSlot
-	size   int
 	closed bool
+	memTable
 }
 
 // memPartition pads a partition to a multiple of 128 bytes (two cache
@@ -84,11 +60,13 @@ func (s *MemoryStore) Init(cfg StoreConfig) error {
 		return fmt.Errorf("%w: memory store: partition count %d and capacity %d must be positive",
 			ErrInvalidConfig, cfg.PartitionCount, cfg.MaxEntriesPerPartition)
 	}
+	seed := cfg.seed
+	if seed == (maphash.Seed{}) {
+		seed = maphash.MakeSeed() // Init called by hand: no Manager hashes will match, but nothing breaks
+	}
 	s.parts = make([]memPartition, cfg.PartitionCount)
 	for i := range s.parts {
-		p := &s.parts[i]
-		p.index = make(map[uint64]int32)
-		p.free, p.oldest, p.newest = noSlot, noSlot, noSlot
+		s.parts[i].reset(seed)
 	}
 	s.limit = cfg.MaxEntriesPerPartition
 	return nil
@@ -101,144 +79,39 @@ func (s *MemoryStore) part(i int) (*memPartitionState, error) {
 	return &s.parts[i].memPartitionState, nil
 }
 
-func (p *memPartitionState) at(slot int32) *memEntry {
-	return &p.chunks[slot>>chunkBits][slot&(chunkSize-1)]
-}
-
-// lookup returns the slot of key, or noSlot.
-func (p *memPartitionState) lookup(hash uint64, key SessionKey) int32 {
-	slot, ok := p.index[hash]
-	if !ok {
-		return noSlot
-	}
-	for slot != noSlot {
-		e := p.at(slot)
-		if e.key == key {
-			return slot
-		}
-		slot = e.chain
-	}
-	return noSlot
-}
-
-func (e *memEntry) record() Record {
-	return Record{Route: e.route.Clone(), UpdatedAt: time.Unix(0, e.updated), ExpiresAt: time.Unix(0, e.expires)}
-}
-
-// unlink takes slot off the least-recently-written list.
-func (p *memPartitionState) unlink(slot int32) {
-	e := p.at(slot)
-	if e.prev != noSlot {
-		p.at(e.prev).next = e.next
-	} else {
-		p.oldest = e.next
-	}
-	if e.next != noSlot {
-		p.at(e.next).prev = e.prev
-	} else {
-		p.newest = e.prev
-	}
-}
-
-// pushNewest puts slot at the newest end of the list.
-func (p *memPartitionState) pushNewest(slot int32) {
-	e := p.at(slot)
-	e.prev, e.next = p.newest, noSlot
-	if p.newest != noSlot {
-		p.at(p.newest).next = slot
-	} else {
-		p.oldest = slot
-	}
-	p.newest = slot
-}
-
-// write stores route under key (an existing slot is overwritten and made
-// newest), then evicts the oldest records past limit. route must already be
-// the store's own copy.
-func (p *memPartitionState) write(key SessionKey, hash uint64, route Route, updated, expires int64, limit int) (evicted int) {
-	if slot := p.lookup(hash, key); slot != noSlot {
-		e := p.at(slot)
-		e.route, e.updated, e.expires = route, updated, expires
-		if slot != p.newest {
-			p.unlink(slot)
-			p.pushNewest(slot)
-		}
-		return 0
-	}
-	slot := p.alloc()
-	e := p.at(slot)
-	*e = memEntry{key: key, route: route, updated: updated, expires: expires, hash: hash, chain: noSlot}
-	if head, ok := p.index[hash]; ok {
-		e.chain = head
-	}
-	p.index[hash] = slot
-	p.pushNewest(slot)
-	p.size++
-	for p.size > limit {
-		p.remove(p.oldest)
-		evicted++
-	}
-	return evicted
-}
-
-func (p *memPartitionState) alloc() int32 {
-	if p.free != noSlot {
-		slot := p.free
-		p.free = p.at(slot).next
-		return slot
-	}
-	if int(p.slots) == len(p.chunks)*chunkSize {
-		p.chunks = append(p.chunks, new([chunkSize]memEntry))
-	}
-	slot := p.slots
-	p.slots++
-	return slot
-}
-
-// remove deletes the record in slot and frees the slot.
-func (p *memPartitionState) remove(slot int32) {
-	e := p.at(slot)
-	p.unlink(slot)
-	if head := p.index[e.hash]; head == slot {
-		if e.chain == noSlot {
-			delete(p.index, e.hash)
-		} else {
-			p.index[e.hash] = e.chain
-		}
-	} else {
-		for prev := p.at(head); ; prev = p.at(prev.chain) {
-			if prev.chain == slot {
-				prev.chain = e.chain
-				break
-			}
-		}
-	}
-	*e = memEntry{next: p.free} // drop the strings for the GC
-	p.free = slot
-	p.size--
+// record copies e into *rec, with a Route the caller owns.
+func (e *memEntry) record(rec *Record) {
+	rec.Route = e.route.Clone()
+	rec.UpdatedAt, rec.ExpiresAt = time.Unix(0, e.updated), time.Unix(0, e.expires)
 }
 
 // Get implements Store.
 func (s *MemoryStore) Get(ctx context.Context, key StoreKey, now time.Time) (Record, error) {
+	var rec Record
+	err := s.get(&key, now.UnixNano(), &rec)
+	return rec, err
+}
+
+// get is Get without the copies, for the Manager's fast path.
+func (s *MemoryStore) get(key *StoreKey, now int64, rec *Record) error {
 	p, err := s.part(key.Partition)
 	if err != nil {
-		return Record{}, err
+		return err
 	}
-	t := now.UnixNano()
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		return Record{}, ErrClosed
+		return ErrClosed
 	}
-	slot := p.lookup(key.Hash, key.Key)
+	_, slot := p.find(key.Hash, key.Key)
 	if slot == noSlot {
 		p.mu.RUnlock()
-		return Record{}, ErrNotFound
+		return ErrNotFound
 	}
-	if e := p.at(slot); t < e.expires {
-		rec := e.record()
+	if e := p.at(slot); now < e.expires {
+		e.record(rec)
 		p.mu.RUnlock()
-		return rec, nil
+		return nil
 	}
 	p.mu.RUnlock()
 
@@ -246,33 +119,60 @@ func (s *MemoryStore) Get(ctx context.Context, key StoreKey, now time.Time) (Rec
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return Record{}, ErrClosed
+		return ErrClosed
 	}
-	if slot = p.lookup(key.Hash, key.Key); slot != noSlot {
-		e := p.at(slot)
-		if t < e.expires {
-			return e.record(), nil
+	if pos, slot := p.find(key.Hash, key.Key); slot != noSlot {
+		if e := p.at(slot); now < e.expires {
+			e.record(rec)
+			return nil
 		}
-		p.remove(slot)
+		p.removeAt(pos, slot)
 	}
-	return Record{}, ErrExpired
+	return ErrExpired
 }
 
 // Set implements Store.
 func (s *MemoryStore) Set(ctx context.Context, key StoreKey, rec Record) (SetResult, error) {
+	evicted, size, err := s.set(&key, &rec.Route, rec.UpdatedAt.UnixNano(), rec.ExpiresAt.UnixNano())
+	return SetResult{Evicted: evicted, Size: size}, err
+}
+
+// set is Set without the copies, for the Manager's fast path.
+func (s *MemoryStore) set(key *StoreKey, r *Route, updated, expires int64) (evicted, size int, err error) {
 	p, err := s.part(key.Partition)
 	if err != nil {
-		return SetResult{}, err
+		return 0, 0, err
 	}
-	route := rec.Route.Clone() // copy outside the lock
-	updated, expires := rec.UpdatedAt.UnixNano(), rec.ExpiresAt.UnixNano()
+	route := r.Clone() // copy outside the lock
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return SetResult{}, ErrClosed
+		return 0, 0, ErrClosed
 	}
-	evicted := p.write(key.Key, key.Hash, route, updated, expires, s.limit)
-	return SetResult{Evicted: evicted, Size: p.size}, nil
+	evicted = p.write(key.Hash, key.Key, route, updated, expires, s.limit)
+	return evicted, p.size, nil
+}
+
+// resolveHit is the read-locked first look of Resolve, for the Manager's
+// fast path: when key has a record fresh at now it copies its route to *r
+// and reports true.
+func (s *MemoryStore) resolveHit(key *StoreKey, now int64, r *Route) (hit bool, size int, err error) {
+	p, err := s.part(key.Partition)
+	if err != nil {
+		return false, 0, err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return false, 0, ErrClosed
+	}
+	if _, slot := p.find(key.Hash, key.Key); slot != noSlot {
+		if e := p.at(slot); now < e.expires {
+			*r = e.route.Clone()
+			return true, p.size, nil
+		}
+	}
+	return false, p.size, nil
 }
 
 // Resolve implements Store.
@@ -284,14 +184,16 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 	t := req.Now.UnixNano()
 
 	// The hit path needs only the read lock.
+	var res ResolveResult
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
 		return ResolveResult{}, ErrClosed
 	}
-	if slot := p.lookup(req.Key.Hash, req.Key.Key); slot != noSlot {
+	if _, slot := p.find(req.Key.Hash, req.Key.Key); slot != noSlot {
 		if e := p.at(slot); t < e.expires {
-			res := ResolveResult{Source: SourceStateHit, Record: e.record(), Size: p.size}
+			e.record(&res.Record)
+			res.Source, res.Size = SourceStateHit, p.size
 			p.mu.RUnlock()
 			return res, nil
 		}
@@ -304,13 +206,14 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 	if p.closed {
 		return ResolveResult{}, ErrClosed
 	}
-	var res ResolveResult
-	if slot := p.lookup(req.Key.Hash, req.Key.Key); slot != noSlot {
+	if pos, slot := p.find(req.Key.Hash, req.Key.Key); slot != noSlot {
 		e := p.at(slot)
 		if t < e.expires { // written since the read-locked look
-			return ResolveResult{Source: SourceStateHit, Record: e.record(), Size: p.size}, nil
+			e.record(&res.Record)
+			res.Source, res.Size = SourceStateHit, p.size
+			return res, nil
 		}
-		p.remove(slot)
+		p.removeAt(pos, slot)
 		res.ExactExpired = true
 	}
 	var route Route
@@ -325,7 +228,7 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 		return res, nil
 	}
 	expires := req.ExpiresAt.UnixNano()
-	res.Evicted = p.write(req.Key.Key, req.Key.Hash, route, t, expires, s.limit)
+	res.Evicted = p.write(req.Key.Hash, req.Key.Key, route, t, expires, s.limit)
 	res.Record = Record{Route: route.Clone(), UpdatedAt: time.Unix(0, t), ExpiresAt: time.Unix(0, expires)}
 	res.Size = p.size
 	return res, nil
@@ -333,16 +236,16 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 
 // freshOrDrop reports whether key has a record fresh at t, copying its
 // route to *route; an expired record is removed and *expired set.
-func (p *memPartitionState) freshOrDrop(key StoreKey, t int64, expired *bool, route *Route) bool {
-	slot := p.lookup(key.Hash, key.Key)
+func (t *memTable) freshOrDrop(key StoreKey, now int64, expired *bool, route *Route) bool {
+	pos, slot := t.find(key.Hash, key.Key)
 	if slot == noSlot {
 		return false
 	}
-	if e := p.at(slot); t < e.expires {
+	if e := t.at(slot); now < e.expires {
 		*route = e.route
 		return true
 	}
-	p.remove(slot)
+	t.removeAt(pos, slot)
 	*expired = true
 	return false
 }
@@ -358,11 +261,11 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 	if p.closed {
 		return 0, ErrClosed
 	}
-	slot := p.lookup(key.Hash, key.Key)
+	pos, slot := p.find(key.Hash, key.Key)
 	if slot == noSlot {
 		return p.size, ErrNotFound
 	}
-	p.remove(slot)
+	p.removeAt(pos, slot)
 	return p.size, nil
 }
 
@@ -372,22 +275,12 @@ func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (
 	if err != nil {
 		return PruneStats{}, err
 	}
-	t := now.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return PruneStats{}, ErrClosed
 	}
-	pruned := 0
-	for slot := p.oldest; slot != noSlot; {
-		e := p.at(slot)
-		next := e.next
-		if t >= e.expires {
-			p.remove(slot)
-			pruned++
-		}
-		slot = next
-	}
+	pruned := p.pruneExpired(now.UnixNano())
 	return PruneStats{Pruned: pruned, Size: p.size}, nil
 }
 
@@ -420,9 +313,7 @@ func (s *MemoryStore) Close() error {
 		p.mu.Lock()
 		closed = closed || p.closed
 		p.closed = true
-		p.index, p.chunks = nil, nil
-		p.size, p.slots = 0, 0
-		p.free, p.oldest, p.newest = noSlot, noSlot, noSlot
+		p.reset(p.seed)
 		p.mu.Unlock()
 	}
 	if closed {

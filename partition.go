@@ -1,6 +1,10 @@
 package switchboard
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"hash/maphash"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // jumpHash is the jump consistent hash of Lamping and Veach (2014, "A Fast,
 // Minimal Memory, Consistent Hash Algorithm"): it maps key to a bucket in
@@ -16,47 +20,76 @@ func jumpHash(key uint64, buckets int) int {
 	return int(b)
 }
 
-// hashBufSize bounds the stack buffer keyHashes hashes from; longer keys
-// stream through an xxhash.Digest instead.
-const hashBufSize = 256
+// roomHash returns xxhash64(ChannelType + "\x00" + BridgeID + "\x00" +
+// RoomID), the stable hash that places a key in its partition.
+func roomHash(k SessionKey) uint64 {
+	h, _ := keyHashes(k, nil, nil)
+	return h
+}
 
-// keyHashes returns xxhash64 of the room scope of k, ChannelType + "\x00" +
-// BridgeID + "\x00" + RoomID, which places the key in a partition, and a
-// hash of the whole key, which indexes it within the partition (equal to
-// the room hash when k has no thread). Both come from one pass over the
-// bytes and no allocation.
-func keyHashes(k SessionKey) (room, full uint64) {
-	n := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 3 + len(k.ThreadID)
-	if n <= hashBufSize {
-		var buf [hashBufSize]byte
-		i := copy(buf[:], k.ChannelType)
-		buf[i] = 0
-		i++
-		i += copy(buf[i:], k.BridgeID)
-		buf[i] = 0
-		i++
-		i += copy(buf[i:], k.RoomID)
-		room = xxhash.Sum64(buf[:i])
-		if k.ThreadID == "" {
-			return room, room
+// keyBufSize bounds the stack buffer keyHashes encodes a key into; longer
+// keys stream through the hashers instead.
+const keyBufSize = 96
+
+// keyHashes returns the room hash of k (see roomHash) and, when seed is not
+// nil, the index hash of the whole key: maphash with *seed over its
+// encoding (see encodeKey); when roomIndex is not nil also the index hash
+// of k's room scope. Index hashes are seeded per Manager so that nobody can
+// choose keys that collide in a partition's index. All come from one
+// encoding of the key on the stack and no allocation.
+func keyHashes(k SessionKey, seed *maphash.Seed, roomIndex *uint64) (room, full uint64) {
+	roomLen := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 2
+	n := encodedLen(k)
+	if n > keyBufSize {
+		if roomIndex != nil {
+			_, *roomIndex = keyHashesLong(k.RoomScope(), seed)
 		}
-		buf[i] = 0
-		i++
-		i += copy(buf[i:], k.ThreadID)
-		return room, xxhash.Sum64(buf[:i])
+		return keyHashesLong(k, seed)
 	}
+	var buf [keyBufSize]byte
+	i := copy(buf[:], k.ChannelType)
+	buf[i] = 0
+	i++
+	i += copy(buf[i:], k.BridgeID)
+	buf[i] = 0
+	i++
+	copy(buf[i:], k.RoomID)
+	room = xxhash.Sum64(buf[:roomLen])
+	if seed == nil {
+		return room, 0
+	}
+	if roomIndex != nil {
+		*roomIndex = maphash.Bytes(*seed, buf[:roomLen])
+	}
+	if k.ThreadID != "" {
+		buf[roomLen] = 0
+		copy(buf[roomLen+1:], k.ThreadID)
+	}
+	return room, maphash.Bytes(*seed, buf[:n])
+}
+
+func keyHashesLong(k SessionKey, seed *maphash.Seed) (room, full uint64) {
 	var d xxhash.Digest
 	d.Reset()
-	_, _ = d.WriteString(k.ChannelType)
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(k.BridgeID)
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(k.RoomID)
+	writeRoom(&d, k)
 	room = d.Sum64()
-	if k.ThreadID == "" {
-		return room, room
+	if seed == nil {
+		return room, 0
 	}
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(k.ThreadID)
-	return room, d.Sum64()
+	var m maphash.Hash
+	m.SetSeed(*seed)
+	writeRoom(&m, k)
+	if k.ThreadID != "" {
+		_, _ = m.WriteString("\x00")
+		_, _ = m.WriteString(k.ThreadID)
+	}
+	return room, m.Sum64()
+}
+
+func writeRoom(w interface{ WriteString(string) (int, error) }, k SessionKey) {
+	_, _ = w.WriteString(k.ChannelType)
+	_, _ = w.WriteString("\x00")
+	_, _ = w.WriteString(k.BridgeID)
+	_, _ = w.WriteString("\x00")
+	_, _ = w.WriteString(k.RoomID)
 }

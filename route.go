@@ -28,6 +28,14 @@ type Route struct {
 // and there are at most MaxMetaEntries of them. The error wraps
 // ErrInvalidRoute and names the field.
 func (r Route) Validate() error {
+	if r.ExternalRoomID != "" && len(r.Meta) == 0 && fieldOK(r.ExternalRoomID) && fieldOK(r.ChannelType) &&
+		fieldOK(r.BridgeID) && fieldOK(r.RoomID) && fieldOK(r.ThreadID) {
+		return nil
+	}
+	return r.validateSlow()
+}
+
+func (r Route) validateSlow() error {
 	if r.ExternalRoomID == "" {
 		return fmt.Errorf("%w: ExternalRoomID is empty", ErrInvalidRoute)
 	}

@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"context"
+	"hash/maphash"
 	"time"
 )
 
@@ -72,6 +73,8 @@ type Store interface {
 type StoreConfig struct {
 	PartitionCount         int // partitions are numbered 0..PartitionCount-1
 	MaxEntriesPerPartition int // the capacity Set and Resolve enforce
+
+	seed maphash.Seed // the Manager's index-hash seed, for MemoryStore
 }
 
 // StoreKey is a validated session key as a Manager hands it to a Store,
@@ -79,7 +82,7 @@ type StoreConfig struct {
 type StoreKey struct {
 	Key       SessionKey
 	Partition int    // RoutePartition(Key)
-	Hash      uint64 // a 64-bit hash of the whole key, for in-process indexes
+	Hash      uint64 // a hash of the whole key for in-process indexes: seeded per Manager, so never persist it
 }
 
 // ResolveRequest is one resolve step, performed atomically on the partition
