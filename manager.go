@@ -128,19 +128,19 @@ func (m *Manager) now() int64 {
 }
 
 // prepare validates key, checks the Manager and ctx, and computes the
-// key's store form (and, when roomIndex is not nil, its room's index hash).
-func (m *Manager) prepare(ctx context.Context, key SessionKey, roomIndex *uint64) (StoreKey, error) {
+// key's store form and its encoding in buf (enc, nil if it does not fit).
+func (m *Manager) prepare(ctx context.Context, key SessionKey, buf *[keyBufSize]byte) (sk StoreKey, enc []byte, err error) {
 	if err := key.Validate(); err != nil {
-		return StoreKey{}, err
+		return sk, nil, err
 	}
 	if m.closed.Load() {
-		return StoreKey{}, ErrClosed
+		return sk, nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return StoreKey{}, err
+		return sk, nil, err
 	}
-	room, full := keyHashes(key, &m.seed, roomIndex)
-	return StoreKey{Key: key, Partition: jumpHash(room, m.cfg.PartitionCount), Hash: full}, nil
+	room, full, enc := keyHashes(key, &m.seed, buf)
+	return StoreKey{Key: key, Partition: jumpHash(room, m.cfg.PartitionCount), Hash: full}, enc, nil
 }
 
 // storeErr turns a Store error into the Manager's: the caller's context
@@ -178,7 +178,8 @@ func WithTTL(d time.Duration) SetOption { return SetOption{ttl: d, set: true} }
 // partition is then over capacity. An invalid key, route or TTL is an error
 // (ErrInvalidSessionKey, ErrInvalidRoute, ErrInvalidTTL) and stores nothing.
 func (m *Manager) Set(ctx context.Context, key SessionKey, r Route, opts ...SetOption) error {
-	sk, err := m.prepare(ctx, key, nil)
+	var buf [keyBufSize]byte
+	sk, enc, err := m.prepare(ctx, key, &buf)
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func (m *Manager) Set(ctx context.Context, key SessionKey, r Route, opts ...SetO
 	now := m.now()
 	var res SetResult
 	if m.mem != nil {
-		res.Evicted, res.Size, err = m.mem.set(&sk, &r, now, now+int64(ttl))
+		res.Evicted, res.Size, err = m.mem.set(&sk, enc, &r, now, now+int64(ttl))
 	} else {
 		t := time.Unix(0, now)
 		res, err = m.store.Set(ctx, sk, Record{Route: r, UpdatedAt: t, ExpiresAt: t.Add(ttl)})
@@ -223,13 +224,14 @@ func (m *Manager) emitEvicted(p, n, size int) {
 // reported as ErrExpired (the next Get reports ErrNotFound); an absent one
 // is ErrNotFound; an unreachable partition is ErrPartitionUnavailable.
 func (m *Manager) Get(ctx context.Context, key SessionKey) (Record, error) {
-	sk, err := m.prepare(ctx, key, nil)
+	var buf [keyBufSize]byte
+	sk, enc, err := m.prepare(ctx, key, &buf)
 	if err != nil {
 		return Record{}, err
 	}
 	var rec Record
 	if m.mem != nil {
-		err = m.mem.get(&sk, m.now(), &rec)
+		err = m.mem.get(&sk, enc, m.now(), &rec)
 	} else {
 		rec, err = m.store.Get(ctx, sk, time.Unix(0, m.now()))
 	}
@@ -262,24 +264,29 @@ func (m *Manager) Get(ctx context.Context, key SessionKey) (Record, error) {
 // without one, ErrPartitionUnavailable. An invalid key is
 // ErrInvalidSessionKey before anything else.
 func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Route) (Resolution, error) {
-	var roomIndex uint64
-	sk, err := m.prepare(ctx, key, &roomIndex)
+	var buf [keyBufSize]byte
+	sk, enc, err := m.prepare(ctx, key, &buf)
 	if err != nil {
 		return Resolution{}, err
 	}
 	now := m.now()
 	if m.mem != nil {
-		out := Resolution{Partition: sk.Partition, SessionKey: key, Source: SourceStateHit}
-		if hit, size, err := m.mem.resolveHit(&sk, now, &out.Route); err == nil && hit {
-			out.ExternalRoomID = out.Route.ExternalRoomID
-			m.emitResolved(out, OutcomeHit, size)
+		var out Resolution
+		if hit, size, err := m.mem.resolveHit(&sk, enc, now, &out.Route); err == nil && hit {
+			out.ExternalRoomID, out.Partition, out.SessionKey, out.Source = out.Route.ExternalRoomID, sk.Partition, key, SourceStateHit
+			if m.observer != nil {
+				m.emitResolved(&out, OutcomeHit, size)
+			}
 			return out, nil
 		}
 		// Anything else takes the general path, which reports errors too.
 	}
 	fb := m.firstValid(ctx, key, fallbacks)
 	t := time.Unix(0, now)
-	room := StoreKey{Key: key.RoomScope(), Partition: sk.Partition, Hash: roomIndex}
+	room := StoreKey{Key: key.RoomScope(), Partition: sk.Partition, Hash: sk.Hash}
+	if key.ThreadID != "" {
+		room.Hash = roomIndexHash(key, enc, &m.seed)
+	}
 	res, err := m.store.Resolve(ctx, ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)})
 	if err != nil {
 		if ctx.Err() == nil && fb.ExternalRoomID != "" && errors.Is(err, ErrPartitionUnavailable) {
@@ -287,7 +294,7 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 				ExternalRoomID: fb.ExternalRoomID, Route: fb.Clone(), Partition: sk.Partition, SessionKey: key,
 				Source: SourceProvidedFallback, Fallback: true, FallbackReason: ReasonSessionUnavailable,
 			}
-			m.emitResolved(out, OutcomeFallback, -1)
+			m.emitResolved(&out, OutcomeFallback, -1)
 			return out, nil
 		}
 		return Resolution{}, storeErr(ctx, "resolve", key, err)
@@ -307,7 +314,7 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 	}
 	switch res.Source {
 	case SourceStateHit:
-		m.emitResolved(out, OutcomeHit, res.Size)
+		m.emitResolved(&out, OutcomeHit, res.Size)
 		return out, nil
 	case SourcePartitionFallback:
 		out.Stale = res.ExactExpired
@@ -326,7 +333,7 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 	if out.Stale {
 		out.FallbackReason = ReasonStale
 	}
-	m.emitResolved(out, OutcomeFallback, res.Size)
+	m.emitResolved(&out, OutcomeFallback, res.Size)
 	return out, nil
 }
 
@@ -348,7 +355,7 @@ func (m *Manager) firstValid(ctx context.Context, key SessionKey, fallbacks []Ro
 	return Route{}
 }
 
-func (m *Manager) emitResolved(r Resolution, outcome Outcome, size int) {
+func (m *Manager) emitResolved(r *Resolution, outcome Outcome, size int) {
 	if m.observer == nil {
 		return
 	}
@@ -363,7 +370,8 @@ func (m *Manager) emitResolved(r Resolution, outcome Outcome, size int) {
 // Delete removes the record of key, fresh or expired; ErrNotFound when
 // there is none. It is an administrative operation (not in the seed API).
 func (m *Manager) Delete(ctx context.Context, key SessionKey) error {
-	sk, err := m.prepare(ctx, key, nil)
+	var buf [keyBufSize]byte
+	sk, _, err := m.prepare(ctx, key, &buf)
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,10 @@ import (
 // A MemoryStore serves one Manager. Use NewMemoryStore and WithStore only
 // to keep a handle on it; New creates one by itself.
 type MemoryStore struct {
-	mu    sync.Mutex // guards parts and capacity during Init
-	parts []memPartition
-	limit int
+	mu     sync.Mutex // guards parts and capacity during Init
+	parts  []memPartition
+	limit  int
+	tokens *readerTokens // reader slots for the partitions' locks
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -36,7 +37,7 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 type memPartitionState struct {
-	mu     sync.RWMutex
+	mu     biasedLock
 	closed bool
 	memTable
 }
@@ -65,8 +66,11 @@ func (s *MemoryStore) Init(cfg StoreConfig) error {
 		seed = maphash.MakeSeed() // Init called by hand: no Manager hashes will match, but nothing breaks
 	}
 	s.parts = make([]memPartition, cfg.PartitionCount)
+	s.tokens = newReaderTokens()
+	slots := readerSlotCount()
 	for i := range s.parts {
 		s.parts[i].reset(seed)
+		s.parts[i].mu.init(slots)
 	}
 	s.limit = cfg.MaxEntriesPerPartition
 	return nil
@@ -88,32 +92,25 @@ func (e *memEntry) record(rec *Record) {
 // Get implements Store.
 func (s *MemoryStore) Get(ctx context.Context, key StoreKey, now time.Time) (Record, error) {
 	var rec Record
-	err := s.get(&key, now.UnixNano(), &rec)
+	err := s.get(&key, nil, now.UnixNano(), &rec)
 	return rec, err
 }
 
-// get is Get without the copies, for the Manager's fast path.
-func (s *MemoryStore) get(key *StoreKey, now int64, rec *Record) error {
+// get is Get without the copies, for the Manager's fast path; enc is the
+// key's encoding, or nil.
+func (s *MemoryStore) get(key *StoreKey, enc []byte, now int64, rec *Record) error {
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return err
 	}
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		return ErrClosed
+	tok := s.tokens.get()
+	fast := p.mu.rlockFast(tok)
+	state := p.lookFresh(key, enc, now, rec)
+	p.mu.runlockFast(tok, fast)
+	s.tokens.put(tok)
+	if state != lookExpired {
+		return state.err()
 	}
-	_, slot := p.find(key.Hash, key.Key)
-	if slot == noSlot {
-		p.mu.RUnlock()
-		return ErrNotFound
-	}
-	if e := p.at(slot); now < e.expires {
-		e.record(rec)
-		p.mu.RUnlock()
-		return nil
-	}
-	p.mu.RUnlock()
 
 	// Expired: delete it under the write lock, unless it changed meanwhile.
 	p.mu.Lock()
@@ -121,7 +118,7 @@ func (s *MemoryStore) get(key *StoreKey, now int64, rec *Record) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if pos, slot := p.find(key.Hash, key.Key); slot != noSlot {
+	if pos, slot := p.find(key.Hash, key.Key, nil); slot != noSlot {
 		if e := p.at(slot); now < e.expires {
 			e.record(rec)
 			return nil
@@ -133,12 +130,12 @@ func (s *MemoryStore) get(key *StoreKey, now int64, rec *Record) error {
 
 // Set implements Store.
 func (s *MemoryStore) Set(ctx context.Context, key StoreKey, rec Record) (SetResult, error) {
-	evicted, size, err := s.set(&key, &rec.Route, rec.UpdatedAt.UnixNano(), rec.ExpiresAt.UnixNano())
+	evicted, size, err := s.set(&key, nil, &rec.Route, rec.UpdatedAt.UnixNano(), rec.ExpiresAt.UnixNano())
 	return SetResult{Evicted: evicted, Size: size}, err
 }
 
 // set is Set without the copies, for the Manager's fast path.
-func (s *MemoryStore) set(key *StoreKey, r *Route, updated, expires int64) (evicted, size int, err error) {
+func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires int64) (evicted, size int, err error) {
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return 0, 0, err
@@ -149,30 +146,77 @@ func (s *MemoryStore) set(key *StoreKey, r *Route, updated, expires int64) (evic
 	if p.closed {
 		return 0, 0, ErrClosed
 	}
-	evicted = p.write(key.Hash, key.Key, route, updated, expires, s.limit)
+	evicted = p.write(key.Hash, key.Key, enc, route, updated, expires, s.limit)
 	return evicted, p.size, nil
 }
 
 // resolveHit is the read-locked first look of Resolve, for the Manager's
 // fast path: when key has a record fresh at now it copies its route to *r
 // and reports true.
-func (s *MemoryStore) resolveHit(key *StoreKey, now int64, r *Route) (hit bool, size int, err error) {
+func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, r *Route) (hit bool, size int, err error) {
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return false, 0, err
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return false, 0, ErrClosed
-	}
-	if _, slot := p.find(key.Hash, key.Key); slot != noSlot {
-		if e := p.at(slot); now < e.expires {
-			*r = e.route.Clone()
-			return true, p.size, nil
+	tok := s.tokens.get()
+	fast := p.mu.rlockFast(tok)
+	var state lookState
+	if !p.closed {
+		if _, slot := p.find(key.Hash, key.Key, enc); slot != noSlot {
+			if e := p.at(slot); now < e.expires {
+				*r = e.route.Clone()
+				state = lookFresh
+			}
 		}
+	} else {
+		state = lookClosed
 	}
-	return false, p.size, nil
+	size = p.size
+	p.mu.runlockFast(tok, fast)
+	s.tokens.put(tok)
+	return state == lookFresh, size, state.err()
+}
+
+// lookState is the outcome of a read-locked look at one key.
+type lookState int
+
+const (
+	lookAbsent lookState = iota
+	lookFresh
+	lookExpired
+	lookClosed
+)
+
+// err returns what Get reports for the state (lookExpired needs the write
+// lock first).
+func (s lookState) err() error {
+	switch s {
+	case lookAbsent:
+		return ErrNotFound
+	case lookExpired:
+		return ErrExpired
+	case lookClosed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// lookFresh copies the record of key into *rec if it is fresh at now. The
+// caller holds a read lock.
+func (p *memPartitionState) lookFresh(key *StoreKey, enc []byte, now int64, rec *Record) lookState {
+	if p.closed {
+		return lookClosed
+	}
+	_, slot := p.find(key.Hash, key.Key, enc)
+	if slot == noSlot {
+		return lookAbsent
+	}
+	e := p.at(slot)
+	if now >= e.expires {
+		return lookExpired
+	}
+	e.record(rec)
+	return lookFresh
 }
 
 // Resolve implements Store.
@@ -185,20 +229,19 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 
 	// The hit path needs only the read lock.
 	var res ResolveResult
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	tok := s.tokens.get()
+	fast := p.mu.rlockFast(tok)
+	state := p.lookFresh(&req.Key, nil, t, &res.Record)
+	res.Size = p.size
+	p.mu.runlockFast(tok, fast)
+	s.tokens.put(tok)
+	switch state {
+	case lookFresh:
+		res.Source = SourceStateHit
+		return res, nil
+	case lookClosed:
 		return ResolveResult{}, ErrClosed
 	}
-	if _, slot := p.find(req.Key.Hash, req.Key.Key); slot != noSlot {
-		if e := p.at(slot); t < e.expires {
-			e.record(&res.Record)
-			res.Source, res.Size = SourceStateHit, p.size
-			p.mu.RUnlock()
-			return res, nil
-		}
-	}
-	p.mu.RUnlock()
 
 	fallback := req.Fallback.Clone()
 	p.mu.Lock()
@@ -206,7 +249,7 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 	if p.closed {
 		return ResolveResult{}, ErrClosed
 	}
-	if pos, slot := p.find(req.Key.Hash, req.Key.Key); slot != noSlot {
+	if pos, slot := p.find(req.Key.Hash, req.Key.Key, nil); slot != noSlot {
 		e := p.at(slot)
 		if t < e.expires { // written since the read-locked look
 			e.record(&res.Record)
@@ -228,7 +271,7 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 		return res, nil
 	}
 	expires := req.ExpiresAt.UnixNano()
-	res.Evicted = p.write(req.Key.Hash, req.Key.Key, route, t, expires, s.limit)
+	res.Evicted = p.write(req.Key.Hash, req.Key.Key, nil, route, t, expires, s.limit)
 	res.Record = Record{Route: route.Clone(), UpdatedAt: time.Unix(0, t), ExpiresAt: time.Unix(0, expires)}
 	res.Size = p.size
 	return res, nil
@@ -237,7 +280,7 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 // freshOrDrop reports whether key has a record fresh at t, copying its
 // route to *route; an expired record is removed and *expired set.
 func (t *memTable) freshOrDrop(key StoreKey, now int64, expired *bool, route *Route) bool {
-	pos, slot := t.find(key.Hash, key.Key)
+	pos, slot := t.find(key.Hash, key.Key, nil)
 	if slot == noSlot {
 		return false
 	}
@@ -261,7 +304,7 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 	if p.closed {
 		return 0, ErrClosed
 	}
-	pos, slot := p.find(key.Hash, key.Key)
+	pos, slot := p.find(key.Hash, key.Key, nil)
 	if slot == noSlot {
 		return p.size, ErrNotFound
 	}

@@ -8,10 +8,11 @@ import "hash/maphash"
 // operation is O(1) (amortized, for index growth).
 type memTable struct {
 	seed   maphash.Seed // the Manager's index-hash seed (see keyHashes)
-	index  []bucket // linear probing; len is a power of two, at most 70% full
+	index  []bucket     // linear probing; len is a power of two, at most 70% full
 	chunks []*[chunkSize]memEntry
+	links  []link // per slot: its neighbours on the list (or, while free, the next free slot)
 	slots  int32 // slots handed out so far, free ones included
-	free   int32 // head of the free-slot list (through next), or noSlot
+	free   int32 // head of the free-slot list (through links), or noSlot
 	oldest int32 // least recently written slot, or noSlot
 	newest int32 // most recently written slot, or noSlot
 	size   int   // records held
@@ -28,20 +29,26 @@ const (
 // page-aligned, so a slot never straddles more). The key is kept inline
 // when its encoding fits, so a hit reads the index and then this one slot
 // and nothing else: the route's strings are the caller's, retained, and are
-// only copied by header.
+// only copied by header. The list links live apart, in memTable.links, a
+// dense array that stays in cache, so that relinking a record's random
+// neighbours on a write does not miss the cache for each of them.
 type memEntry struct {
 	route   Route  // the store's own copy
 	updated int64  // unix nanoseconds
 	expires int64  // unix nanoseconds
-	prev    int32  // older neighbour on the list, or noSlot
-	next    int32  // newer neighbour, or noSlot; the next free slot while free
 	long    string // the encoded key when longer than inlineKey, else ""
 	keyLen  uint16 // length of the encoded key
 	inline  [inlineKey]byte
 }
 
 // inlineKey is how many bytes of encoded key a slot holds inline.
-const inlineKey = 62
+const inlineKey = 70
+
+// link is a slot's place on the least-recently-written list.
+type link struct {
+	prev int32 // older neighbour, or noSlot
+	next int32 // newer neighbour, or noSlot; the next free slot while free
+}
 
 // setKey stores the encoding of k (see encodeKey) in e.
 func (e *memEntry) setKey(k SessionKey) {
@@ -71,8 +78,15 @@ func (e *memEntry) keyHash(seed maphash.Seed) uint64 {
 	return maphash.Bytes(seed, e.inline[:e.keyLen])
 }
 
-// hasKey reports whether e holds key k.
-func (e *memEntry) hasKey(k SessionKey) bool {
+// hasKey reports whether e holds key k, whose encoding is enc (or nil,
+// when the caller does not have it).
+func (e *memEntry) hasKey(k SessionKey, enc []byte) bool {
+	if enc != nil {
+		if e.keyLen > inlineKey {
+			return e.long == string(enc)
+		}
+		return string(e.inline[:e.keyLen]) == string(enc)
+	}
 	if e.keyLen > inlineKey {
 		return keyEquals(e.long, k)
 	}
@@ -143,9 +157,10 @@ func (t *memTable) at(slot int32) *memEntry {
 	return &t.chunks[slot>>chunkBits][slot&(chunkSize-1)]
 }
 
-// find returns the slot of key (hash is its StoreKey.Hash) and its index
-// position, or noSlot and the empty position where it would go.
-func (t *memTable) find(hash uint64, key SessionKey) (pos uint32, slot int32) {
+// find returns the slot of key (hash is its StoreKey.Hash, enc its
+// encoding or nil) and its index position, or noSlot and the empty position
+// where it would go.
+func (t *memTable) find(hash uint64, key SessionKey, enc []byte) (pos uint32, slot int32) {
 	if len(t.index) == 0 {
 		return 0, noSlot
 	}
@@ -155,7 +170,7 @@ func (t *memTable) find(hash uint64, key SessionKey) (pos uint32, slot int32) {
 		if b.ref == 0 {
 			return pos, noSlot
 		}
-		if b.h == h && t.at(b.ref-1).hasKey(key) {
+		if b.h == h && t.at(b.ref-1).hasKey(key, enc) {
 			return pos, b.ref - 1
 		}
 	}
@@ -165,20 +180,15 @@ func (t *memTable) find(hash uint64, key SessionKey) (pos uint32, slot int32) {
 // record is overwritten and becomes the newest; a new one is added as the
 // newest, then the oldest records are evicted while the table holds more
 // than limit. route must already be the store's own copy.
-func (t *memTable) write(hash uint64, key SessionKey, route Route, updated, expires int64, limit int) (evicted int) {
-	pos, slot := t.find(hash, key)
+func (t *memTable) write(hash uint64, key SessionKey, enc []byte, route Route, updated, expires int64, limit int) (evicted int) {
+	pos, slot := t.find(hash, key, enc)
 	if slot != noSlot {
-		e := t.at(slot)
-		e.route, e.updated, e.expires = route, updated, expires
-		if slot != t.newest {
-			t.unlink(slot)
-			t.pushNewest(slot)
-		}
+		t.overwrite(slot, route, updated, expires)
 		return 0
 	}
 	if (t.size+1)*10 > len(t.index)*7 {
 		t.grow()
-		pos, _ = t.find(hash, key)
+		pos, _ = t.find(hash, key, enc)
 	}
 	slot = t.alloc()
 	e := t.at(slot)
@@ -192,6 +202,16 @@ func (t *memTable) write(hash uint64, key SessionKey, route Route, updated, expi
 		evicted++
 	}
 	return evicted
+}
+
+// overwrite replaces the record in slot and makes it the newest.
+func (t *memTable) overwrite(slot int32, route Route, updated, expires int64) {
+	e := t.at(slot)
+	e.route, e.updated, e.expires = route, updated, expires
+	if slot != t.newest {
+		t.unlink(slot)
+		t.pushNewest(slot)
+	}
 }
 
 // grow doubles the index (or creates it) and reinserts every bucket.
@@ -214,7 +234,7 @@ func (t *memTable) grow() {
 func (t *memTable) alloc() int32 {
 	if t.free != noSlot {
 		slot := t.free
-		t.free = t.at(slot).next
+		t.free = t.links[slot].next
 		return slot
 	}
 	if int(t.slots) == len(t.chunks)*chunkSize {
@@ -222,6 +242,7 @@ func (t *memTable) alloc() int32 {
 	}
 	slot := t.slots
 	t.slots++
+	t.links = append(t.links, link{})
 	return slot
 }
 
@@ -239,7 +260,8 @@ func (t *memTable) remove(slot int32) {
 func (t *memTable) removeAt(pos uint32, slot int32) {
 	t.deleteBucket(pos)
 	t.unlink(slot)
-	*t.at(slot) = memEntry{next: t.free} // drops the strings for the GC
+	*t.at(slot) = memEntry{} // drops the strings for the GC
+	t.links[slot].next = t.free
 	t.free = slot
 	t.size--
 }
@@ -270,25 +292,24 @@ func (t *memTable) deleteBucket(i uint32) {
 
 // unlink takes slot off the least-recently-written list.
 func (t *memTable) unlink(slot int32) {
-	e := t.at(slot)
-	if e.prev != noSlot {
-		t.at(e.prev).next = e.next
+	l := t.links[slot]
+	if l.prev != noSlot {
+		t.links[l.prev].next = l.next
 	} else {
-		t.oldest = e.next
+		t.oldest = l.next
 	}
-	if e.next != noSlot {
-		t.at(e.next).prev = e.prev
+	if l.next != noSlot {
+		t.links[l.next].prev = l.prev
 	} else {
-		t.newest = e.prev
+		t.newest = l.prev
 	}
 }
 
 // pushNewest puts slot at the newest end of the list.
 func (t *memTable) pushNewest(slot int32) {
-	e := t.at(slot)
-	e.prev, e.next = t.newest, noSlot
+	t.links[slot] = link{prev: t.newest, next: noSlot}
 	if t.newest != noSlot {
-		t.at(t.newest).next = slot
+		t.links[t.newest].next = slot
 	} else {
 		t.oldest = slot
 	}
@@ -298,9 +319,8 @@ func (t *memTable) pushNewest(slot int32) {
 // pruneExpired removes every record expired at now.
 func (t *memTable) pruneExpired(now int64) (pruned int) {
 	for slot := t.oldest; slot != noSlot; {
-		e := t.at(slot)
-		next := e.next
-		if now >= e.expires {
+		next := t.links[slot].next
+		if now >= t.at(slot).expires {
 			t.remove(slot)
 			pruned++
 		}

@@ -23,7 +23,8 @@ func jumpHash(key uint64, buckets int) int {
 // roomHash returns xxhash64(ChannelType + "\x00" + BridgeID + "\x00" +
 // RoomID), the stable hash that places a key in its partition.
 func roomHash(k SessionKey) uint64 {
-	h, _ := keyHashes(k, nil, nil)
+	var buf [keyBufSize]byte
+	h, _, _ := keyHashes(k, nil, &buf)
 	return h
 }
 
@@ -33,20 +34,17 @@ const keyBufSize = 96
 
 // keyHashes returns the room hash of k (see roomHash) and, when seed is not
 // nil, the index hash of the whole key: maphash with *seed over its
-// encoding (see encodeKey); when roomIndex is not nil also the index hash
-// of k's room scope. Index hashes are seeded per Manager so that nobody can
-// choose keys that collide in a partition's index. All come from one
-// encoding of the key on the stack and no allocation.
-func keyHashes(k SessionKey, seed *maphash.Seed, roomIndex *uint64) (room, full uint64) {
+// encoding (see encodeKey). Index hashes are seeded per Manager so that
+// nobody can choose keys that collide in a partition's index. Both come
+// from one encoding of the key into buf, which is returned as enc (nil when
+// the key does not fit), and no allocation.
+func keyHashes(k SessionKey, seed *maphash.Seed, buf *[keyBufSize]byte) (room, full uint64, enc []byte) {
 	roomLen := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 2
 	n := encodedLen(k)
 	if n > keyBufSize {
-		if roomIndex != nil {
-			_, *roomIndex = keyHashesLong(k.RoomScope(), seed)
-		}
-		return keyHashesLong(k, seed)
+		room, full = keyHashesLong(k, seed)
+		return room, full, nil
 	}
-	var buf [keyBufSize]byte
 	i := copy(buf[:], k.ChannelType)
 	buf[i] = 0
 	i++
@@ -56,40 +54,47 @@ func keyHashes(k SessionKey, seed *maphash.Seed, roomIndex *uint64) (room, full 
 	copy(buf[i:], k.RoomID)
 	room = xxhash.Sum64(buf[:roomLen])
 	if seed == nil {
-		return room, 0
-	}
-	if roomIndex != nil {
-		*roomIndex = maphash.Bytes(*seed, buf[:roomLen])
+		return room, 0, buf[:roomLen]
 	}
 	if k.ThreadID != "" {
 		buf[roomLen] = 0
 		copy(buf[roomLen+1:], k.ThreadID)
 	}
-	return room, maphash.Bytes(*seed, buf[:n])
+	return room, maphash.Bytes(*seed, buf[:n]), buf[:n]
+}
+
+// roomIndexHash returns the index hash of the room scope of k, given k's
+// encoding from keyHashes (its room's encoding is a prefix of it).
+func roomIndexHash(k SessionKey, enc []byte, seed *maphash.Seed) uint64 {
+	if k.ThreadID == "" || enc == nil {
+		_, h := keyHashesLong(k.RoomScope(), seed)
+		return h
+	}
+	return maphash.Bytes(*seed, enc[:len(enc)-len(k.ThreadID)-1])
 }
 
 func keyHashesLong(k SessionKey, seed *maphash.Seed) (room, full uint64) {
 	var d xxhash.Digest
 	d.Reset()
-	writeRoom(&d, k)
+	_, _ = d.WriteString(k.ChannelType)
+	_, _ = d.WriteString("\x00")
+	_, _ = d.WriteString(k.BridgeID)
+	_, _ = d.WriteString("\x00")
+	_, _ = d.WriteString(k.RoomID)
 	room = d.Sum64()
 	if seed == nil {
 		return room, 0
 	}
 	var m maphash.Hash
 	m.SetSeed(*seed)
-	writeRoom(&m, k)
+	_, _ = m.WriteString(k.ChannelType)
+	_, _ = m.WriteString("\x00")
+	_, _ = m.WriteString(k.BridgeID)
+	_, _ = m.WriteString("\x00")
+	_, _ = m.WriteString(k.RoomID)
 	if k.ThreadID != "" {
 		_, _ = m.WriteString("\x00")
 		_, _ = m.WriteString(k.ThreadID)
 	}
 	return room, m.Sum64()
-}
-
-func writeRoom(w interface{ WriteString(string) (int, error) }, k SessionKey) {
-	_, _ = w.WriteString(k.ChannelType)
-	_, _ = w.WriteString("\x00")
-	_, _ = w.WriteString(k.BridgeID)
-	_, _ = w.WriteString("\x00")
-	_, _ = w.WriteString(k.RoomID)
 }

@@ -40,8 +40,12 @@ func TestKeyHashesMatchSpec(t *testing.T) {
 		{ChannelType: "x", BridgeID: "y", RoomID: "z" + long},
 	}
 	for _, k := range tests {
-		var roomIndex uint64
-		room, full := keyHashes(k, &seed, &roomIndex)
+		var buf [keyBufSize]byte
+		room, full, enc := keyHashes(k, &seed, &buf)
+		roomIndex := roomIndexHash(k, enc, &seed)
+		if enc != nil && string(enc) != encodeKey(k) {
+			t.Errorf("encoding of %.40v = %q, want %q", k, enc, encodeKey(k))
+		}
 		wantRoom := xxhash.Sum64String(k.ChannelType + "\x00" + k.BridgeID + "\x00" + k.RoomID)
 		if room != wantRoom || roomHash(k) != wantRoom {
 			t.Errorf("room hash of %.40v = %x (%x), want %x", k, room, roomHash(k), wantRoom)
@@ -54,13 +58,16 @@ func TestKeyHashesMatchSpec(t *testing.T) {
 		}
 		var e memEntry
 		e.setKey(k)
-		if !e.hasKey(k) || e.keyHash(seed) != full {
-			t.Errorf("entry for %.40v: hasKey %v, keyHash %x, want true, %x", k, e.hasKey(k), e.keyHash(seed), full)
+		if !e.hasKey(k, nil) || !e.hasKey(k, []byte(encodeKey(k))) || e.keyHash(seed) != full {
+			t.Errorf("entry for %.40v: hasKey %v, keyHash %x, want true, %x", k, e.hasKey(k, nil), e.keyHash(seed), full)
 		}
-		other := k
-		other.ThreadID += "x"
-		if e.hasKey(other) || e.hasKey(k.RoomScope()) && k.ThreadID != "" {
-			t.Errorf("entry for %.40v matches another key", k)
+		for _, other := range []SessionKey{{k.ChannelType, k.BridgeID, k.RoomID, k.ThreadID + "x"}, {k.ChannelType + "x", k.BridgeID, k.RoomID, k.ThreadID}} {
+			if e.hasKey(other, nil) || e.hasKey(other, []byte(encodeKey(other))) {
+				t.Errorf("entry for %.40v matches %.40v", k, other)
+			}
+		}
+		if k.ThreadID != "" && e.hasKey(k.RoomScope(), nil) {
+			t.Errorf("entry for %.40v matches its room", k)
 		}
 	}
 	// A golden value pins xxhash64 itself.

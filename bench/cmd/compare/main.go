@@ -1,0 +1,94 @@
+// Command compare runs Switchboard's memory backend and the caches it is
+// compared with on the same workloads, interleaved over several rounds to
+// even out machine noise, and prints the median ns/op of each.
+//
+//	cd bench && go run ./cmd/compare [-rounds 5] [-benchtime 1s] [-o results.json]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/switchboard-go/switchboard/bench"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	rounds := fs.Int("rounds", 5, "interleaved rounds; the median is reported")
+	benchtime := fs.Duration("benchtime", time.Second, "time per benchmark run")
+	out := fs.String("o", "", "also write the results as JSON to this file")
+	only := fs.String("workload", "", "run only this workload")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	testing.Init()
+	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
+		return err
+	}
+	results := map[string]map[string][]float64{} // workload -> target -> ns/op per round
+	var order [][2]string
+	for round := range *rounds {
+		for _, c := range bench.Cases() {
+			if *only != "" && c.Workload != *only {
+				continue
+			}
+			r := testing.Benchmark(c.Run)
+			if r.N == 0 {
+				return fmt.Errorf("%s/%s failed", c.Workload, c.Target)
+			}
+			if results[c.Workload] == nil {
+				results[c.Workload] = map[string][]float64{}
+			}
+			if round == 0 {
+				order = append(order, [2]string{c.Workload, c.Target})
+			}
+			results[c.Workload][c.Target] = append(results[c.Workload][c.Target], float64(r.T.Nanoseconds())/float64(r.N))
+			fmt.Fprintf(os.Stderr, "round %d/%d %-24s %-22s %8.1f ns/op\n", round+1, *rounds, c.Workload, c.Target,
+				float64(r.T.Nanoseconds())/float64(r.N))
+		}
+	}
+	type row struct {
+		Workload string    `json:"workload"`
+		Target   string    `json:"target"`
+		MedianNs float64   `json:"median_ns_per_op"`
+		Rounds   []float64 `json:"rounds_ns_per_op"`
+	}
+	var rows []row
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "workload\ttarget\tmedian ns/op\tmin\tmax\t\n")
+	for _, o := range order {
+		v := slices.Clone(results[o[0]][o[1]])
+		slices.Sort(v)
+		med := v[len(v)/2]
+		rows = append(rows, row{o[0], o[1], med, results[o[0]][o[1]]})
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t\n", o[0], o[1], med, v[0], v[len(v)-1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s, GOMAXPROCS=%d, %s, %d rounds of %v, %d live keys\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, bench.LiveKeys)
+	if *out != "" {
+		data, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*out, append(data, '\n'), 0o644)
+	}
+	return nil
+}
