@@ -19,7 +19,7 @@ type Manager struct {
 	cfg      Config
 	seed     maphash.Seed // index-hash seed, see keyHashes
 	store    Store
-	mem      *MemoryStore // store, when it is a MemoryStore: hits then skip the interface and its copies
+	mem      *MemoryStore     // store, when it is a MemoryStore: hits then skip the interface and its copies
 	clock    func() time.Time // WithClock; nil means coarse
 	coarse   *coarseClock
 	observer Observer

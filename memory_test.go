@@ -13,6 +13,14 @@ func TestMemoryStoreConformance(t *testing.T) {
 	storetest.Run(t, func(*testing.T) switchboard.Store { return switchboard.NewMemoryStore() })
 }
 
+// TestMemoryStoreConformanceThroughInterface runs the suite with the
+// MemoryStore hidden behind the Store interface, so the Manager takes the
+// path every other backend takes instead of its MemoryStore fast path.
+func TestMemoryStoreConformanceThroughInterface(t *testing.T) {
+	type opaque struct{ switchboard.Store }
+	storetest.Run(t, func(*testing.T) switchboard.Store { return opaque{switchboard.NewMemoryStore()} })
+}
+
 func TestMemoryStoreServesOneManager(t *testing.T) {
 	st := switchboard.NewMemoryStore()
 	m, err := switchboard.New(switchboard.Config{}, switchboard.WithStore(st))

@@ -11,11 +11,11 @@ type memTable struct {
 	index  []bucket     // linear probing; len is a power of two, at most 70% full
 	chunks []*[chunkSize]memEntry
 	links  []link // per slot: its neighbours on the list (or, while free, the next free slot)
-	slots  int32 // slots handed out so far, free ones included
-	free   int32 // head of the free-slot list (through links), or noSlot
-	oldest int32 // least recently written slot, or noSlot
-	newest int32 // most recently written slot, or noSlot
-	size   int   // records held
+	slots  int32  // slots handed out so far, free ones included
+	free   int32  // head of the free-slot list (through links), or noSlot
+	oldest int32  // least recently written slot, or noSlot
+	newest int32  // most recently written slot, or noSlot
+	size   int    // records held
 }
 
 const (

@@ -1,0 +1,77 @@
+// Package switchboard is a partitioned route-state manager for
+// deterministic session routing in multi-channel messaging.
+//
+// A runtime that bridges chat channels (Telegram, Slack, Discord, Matrix,
+// …) to agents must answer, for every outbound message, where the reply for
+// this conversation goes now. A Manager remembers, per conversation (a
+// SessionKey: channel type, bridge, room and optionally thread), the last
+// known delivery Route; keeps that memory fresh (a TTL per record) and
+// bounded (a capacity per partition, least recently written evicted first);
+// and resolves a route deterministically, saying where the answer came from
+// and why.
+//
+// # Resolving
+//
+// Resolve looks, in one atomic step on the key's partition, at
+//
+//  1. the key's own fresh record (SourceStateHit);
+//  2. for a thread, its room's fresh record, which it copies to the thread
+//     (SourcePartitionFallback, reason ReasonThreadScopeMiss, or
+//     ReasonStale when the thread's record had expired);
+//  3. the first valid fallback route the caller passed, which it stores
+//     (SourceProvidedFallback, reason ReasonMiss, or ReasonStale when a
+//     record it looked at had expired);
+//
+// and otherwise returns ErrNoRoute. When the partition cannot be reached (a
+// Redis node down), Resolve still answers from the caller's fallback
+// (ReasonSessionUnavailable) and stores nothing.
+//
+// # Partitions
+//
+// State is split into Config.PartitionCount partitions, each with its own
+// lock and capacity. A key's partition is
+//
+//	JumpHash(xxhash64(ChannelType + "\x00" + BridgeID + "\x00" + RoomID), PartitionCount)
+//
+// (github.com/cespare/xxhash/v2 and the jump consistent hash of Lamping and
+// Veach). It is the same in every process and release; a thread always
+// lives in its room's partition, which makes the thread-to-room fallback a
+// single-partition step; and growing from N to N+1 partitions moves only
+// about 1/(N+1) of the rooms.
+//
+// # Time
+//
+// A record is fresh while now < ExpiresAt. Reading an expired record
+// deletes it (Get reports ErrExpired once, then ErrNotFound), and every
+// partition deletes its expired records every Config.PruneInterval in the
+// background (or when Prune is called). The default clock is coarse, about
+// a millisecond behind the system clock, because reading the system clock
+// would cost more than a whole lookup; WithClock replaces it (tests and
+// simulations use it to move time without sleeping).
+//
+// # Backends
+//
+// A Manager keeps its state in a Store. The default, MemoryStore, is
+// in-process; backends that let many processes share the state implement
+// the same interface and are given to New with WithStore. Policy — validation, TTLs,
+// capacity, fallbacks, events — lives once, in the Manager; a Store does
+// atomic per-partition storage and must pass the conformance suite in
+// package storetest.
+//
+// # Differences from Jido.Messaging.SessionManager
+//
+// Switchboard implements the model of the Elixir module
+// Jido.Messaging.SessionManager with three deliberate differences: keys are
+// placed by a stable hash of their room scope (not phash2 of the whole key,
+// which separates threads from their rooms and remaps almost every key when
+// the partition count changes); memory is bounded by the live records
+// (re-setting a key does not grow an eviction queue); and bad input is a
+// clear error (ErrInvalidSessionKey, ErrInvalidRoute, ErrInvalidTTL,
+// ErrInvalidConfig naming the field) rather than silently replaced.
+//
+// # Telemetry
+//
+// WithObserver receives an Event for each set, resolution, fallback, stale
+// read, eviction, prune and delete, outside every lock. Package
+// switchboardprom turns them into Prometheus metrics.
+package switchboard
