@@ -137,7 +137,7 @@ func BenchmarkManager_Resolve(b *testing.B) {
 			for _, mode := range []string{"serial", "parallel"} {
 				b.Run(mode, func(b *testing.B) {
 					m, _ := benchManager(b, switchboard.Config{})
-					for i := range liveKeys / 4 { // room-scope records to fall back to
+					for i := range liveKeys { // room-scope records to fall back to
 						if err := m.Set(ctx, benchKey(i).RoomScope(), benchRoute(i)); err != nil {
 							b.Fatal(err)
 						}
@@ -233,21 +233,23 @@ func BenchmarkManager_Set(b *testing.B) {
 }
 
 func BenchmarkManager_Delete(b *testing.B) {
+	// Each op deletes one of b.N records stored beforehand, next to the
+	// liveKeys workload.
 	ctx := context.Background()
-	m, keys := benchManager(b, switchboard.Config{})
+	m, _ := benchManager(b, switchboard.Config{})
+	keys := freshKeys(b.N, true)
 	r := benchRoute(1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		k := keys[i%len(keys)]
-		if err := m.Delete(ctx, k); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
+	for _, k := range keys {
 		if err := m.Set(ctx, k, r); err != nil {
 			b.Fatal(err)
 		}
-		b.StartTimer()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, k := range keys {
+		if err := m.Delete(ctx, k); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -287,7 +287,13 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 	if key.ThreadID != "" {
 		room.Hash = roomIndexHash(key, enc, &m.seed)
 	}
-	res, err := m.store.Resolve(ctx, ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)})
+	req := ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)}
+	var res ResolveResult
+	if m.mem != nil {
+		res, err = m.mem.resolveAfterMiss(&req)
+	} else {
+		res, err = m.store.Resolve(ctx, req)
+	}
 	if err != nil {
 		if ctx.Err() == nil && fb.ExternalRoomID != "" && errors.Is(err, ErrPartitionUnavailable) {
 			out := Resolution{

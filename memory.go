@@ -242,7 +242,24 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 	case lookClosed:
 		return ResolveResult{}, ErrClosed
 	}
+	return s.resolveWrite(p, &req)
+}
 
+// resolveAfterMiss is Resolve for the Manager's fast path, which has just
+// looked and found no fresh record.
+func (s *MemoryStore) resolveAfterMiss(req *ResolveRequest) (ResolveResult, error) {
+	p, err := s.part(req.Key.Partition)
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	return s.resolveWrite(p, req)
+}
+
+// resolveWrite is the write-locked rest of Resolve, after a first look
+// found no fresh record (the Manager's fast path calls it directly).
+func (s *MemoryStore) resolveWrite(p *memPartitionState, req *ResolveRequest) (ResolveResult, error) {
+	t := req.Now.UnixNano()
+	var res ResolveResult
 	fallback := req.Fallback.Clone()
 	p.mu.Lock()
 	defer p.mu.Unlock()
