@@ -37,13 +37,13 @@ func TestObserverScrape(t *testing.T) {
 		}
 	}
 	mustNil(m.Set(ctx, key("C1", ""), switchboard.Route{ExternalRoomID: "c1"})) // set, 1 entry
-	_, err = m.Resolve(ctx, key("C1", ""))                                       // hit
+	_, err = m.Resolve(ctx, key("C1", ""))                                      // hit
 	mustNil(err)
-	_, err = m.Resolve(ctx, key("C1", "t"))                                      // partition fallback, 2 entries
+	_, err = m.Resolve(ctx, key("C1", "t")) // partition fallback, 2 entries
 	mustNil(err)
-	_, err = m.Resolve(ctx, key("C2", ""), fb)                                   // provided fallback, evicts C1
+	_, err = m.Resolve(ctx, key("C2", ""), fb) // provided fallback, evicts C1
 	mustNil(err)
-	_, err = m.Resolve(ctx, key("C3", ""))                                       // miss
+	_, err = m.Resolve(ctx, key("C3", "")) // miss
 	if err == nil {
 		t.Fatal("want ErrNoRoute")
 	}
