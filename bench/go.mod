@@ -1,6 +1,6 @@
 module github.com/switchboard-go/switchboard/bench
 
-go 1.26
+go 1.26.0
 
 require github.com/switchboard-go/switchboard v0.0.0
 
