@@ -263,7 +263,7 @@ func (m *Manager) Get(ctx context.Context, key SessionKey) (Record, error) {
 // (SourceProvidedFallback, ReasonSessionUnavailable, nothing stored) or,
 // without one, ErrPartitionUnavailable. An invalid key is
 // ErrInvalidSessionKey before anything else.
-func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Route) (Resolution, error) {
+func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Route) (out Resolution, err error) {
 	var buf [keyBufSize]byte
 	sk, enc, err := m.prepare(ctx, key, &buf)
 	if err != nil {
@@ -271,7 +271,6 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 	}
 	now := m.now()
 	if m.mem != nil {
-		var out Resolution
 		if hit, size, err := m.mem.resolveHit(&sk, enc, now, &out.Route); err == nil && hit {
 			out.ExternalRoomID, out.Partition, out.SessionKey, out.Source = out.Route.ExternalRoomID, sk.Partition, key, SourceStateHit
 			if m.observer != nil {
@@ -281,14 +280,22 @@ func (m *Manager) Resolve(ctx context.Context, key SessionKey, fallbacks ...Rout
 		}
 		// Anything else takes the general path, which reports errors too.
 	}
+	return m.resolveStep(ctx, &sk, enc, now, fallbacks)
+}
+
+// resolveStep is Resolve past the MemoryStore fast path: one resolve step
+// on the store, then the policy that turns its result into a Resolution.
+func (m *Manager) resolveStep(ctx context.Context, sk *StoreKey, enc []byte, now int64, fallbacks []Route) (Resolution, error) {
+	key := sk.Key
 	fb := m.firstValid(ctx, key, fallbacks)
 	t := time.Unix(0, now)
 	room := StoreKey{Key: key.RoomScope(), Partition: sk.Partition, Hash: sk.Hash}
 	if key.ThreadID != "" {
 		room.Hash = roomIndexHash(key, enc, &m.seed)
 	}
-	req := ResolveRequest{Key: sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)}
+	req := ResolveRequest{Key: *sk, Room: room, Fallback: fb, Now: t, ExpiresAt: t.Add(m.cfg.TTL)}
 	var res ResolveResult
+	var err error
 	if m.mem != nil {
 		res, err = m.mem.resolveAfterMiss(&req)
 	} else {
