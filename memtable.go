@@ -58,16 +58,7 @@ func (e *memEntry) setKey(k SessionKey) {
 		e.long = encodeKey(k)
 		return
 	}
-	b := e.inline[:0]
-	b = append(b, k.ChannelType...)
-	b = append(b, 0)
-	b = append(b, k.BridgeID...)
-	b = append(b, 0)
-	b = append(b, k.RoomID...)
-	if k.ThreadID != "" {
-		b = append(b, 0)
-		b = append(b, k.ThreadID...)
-	}
+	appendKey(e.inline[:0], k)
 }
 
 // keyHash returns the StoreKey.Hash of e's key.
@@ -106,7 +97,11 @@ type bucket struct {
 // valid fields hold no control characters. The Manager's StoreKey.Hash is a
 // seeded maphash of it (see keyHashes).
 func encodeKey(k SessionKey) string {
-	b := make([]byte, 0, encodedLen(k))
+	return string(appendKey(make([]byte, 0, encodedLen(k)), k))
+}
+
+// appendKey appends the encoding of k to b.
+func appendKey(b []byte, k SessionKey) []byte {
 	b = append(b, k.ChannelType...)
 	b = append(b, 0)
 	b = append(b, k.BridgeID...)
@@ -116,7 +111,7 @@ func encodeKey(k SessionKey) string {
 		b = append(b, 0)
 		b = append(b, k.ThreadID...)
 	}
-	return string(b)
+	return b
 }
 
 func encodedLen(k SessionKey) int {

@@ -40,27 +40,16 @@ const keyBufSize = 96
 // the key does not fit), and no allocation.
 func keyHashes(k SessionKey, seed *maphash.Seed, buf *[keyBufSize]byte) (room, full uint64, enc []byte) {
 	roomLen := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 2
-	n := encodedLen(k)
-	if n > keyBufSize {
+	if encodedLen(k) > keyBufSize {
 		room, full = keyHashesLong(k, seed)
 		return room, full, nil
 	}
-	i := copy(buf[:], k.ChannelType)
-	buf[i] = 0
-	i++
-	i += copy(buf[i:], k.BridgeID)
-	buf[i] = 0
-	i++
-	copy(buf[i:], k.RoomID)
-	room = xxhash.Sum64(buf[:roomLen])
+	enc = appendKey(buf[:0], k)
+	room = xxhash.Sum64(enc[:roomLen])
 	if seed == nil {
-		return room, 0, buf[:roomLen]
+		return room, 0, enc[:roomLen]
 	}
-	if k.ThreadID != "" {
-		buf[roomLen] = 0
-		copy(buf[roomLen+1:], k.ThreadID)
-	}
-	return room, maphash.Bytes(*seed, buf[:n]), buf[:n]
+	return room, maphash.Bytes(*seed, enc), enc
 }
 
 // roomIndexHash returns the index hash of the room scope of k, given k's
