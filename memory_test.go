@@ -185,3 +185,32 @@ func TestMemoryStoreStress(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryStoreHitsDoNotAllocate pins the zero-allocation hit paths: Get
+// and Resolve of a fresh record, and overwriting Set with nil Meta.
+func TestMemoryStoreHitsDoNotAllocate(t *testing.T) {
+	m, err := switchboard.New(switchboard.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	stored := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1", ThreadID: "9"}
+	r := switchboard.Route{ExternalRoomID: "-1001", ChannelType: "telegram"}
+	if err := m.Set(ctx, stored, r); err != nil {
+		t.Fatal(err)
+	}
+	k := switchboard.SessionKey{ChannelType: strings.Clone("telegram"), BridgeID: strings.Clone("bot_1"),
+		RoomID: strings.Clone("chat_1"), ThreadID: strings.Clone("9")}
+	fb := switchboard.Route{ExternalRoomID: "-1002"}
+	for name, op := range map[string]func(){
+		"Get":        func() { _, _ = m.Get(ctx, k) },
+		"Resolve":    func() { _, _ = m.Resolve(ctx, k, fb) },
+		"Set":        func() { _ = m.Set(ctx, k, r) },
+		"SetWithTTL": func() { _ = m.Set(ctx, k, r, switchboard.WithTTL(time.Hour)) },
+	} {
+		if n := testing.AllocsPerRun(1000, op); n != 0 {
+			t.Errorf("%s allocates %v times per call, want 0", name, n)
+		}
+	}
+}
