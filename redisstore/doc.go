@@ -1,0 +1,43 @@
+// Package redisstore is a switchboard.Store that keeps route state in
+// Redis — standalone, Sentinel or Redis Cluster (Valkey works the same) —
+// so that many processes share one route state:
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{
+//		Addrs:                 []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+//		DialTimeout:           200 * time.Millisecond,
+//		ReadTimeout:           200 * time.Millisecond,
+//		WriteTimeout:          200 * time.Millisecond,
+//		MaxRetries:            1,
+//		MaxRedirects:          1,
+//		ContextTimeoutEnabled: true,
+//	})
+//	st, err := redisstore.New(client, redisstore.Options{KeyPrefix: "support_bot"})
+//	m, err := switchboard.New(cfg, switchboard.WithStore(st))
+//
+// Semantics are the memory backend's exactly (both pass package storetest):
+// every operation on a partition is one round trip running one Lua script,
+// so set-with-eviction, get-with-expiry-delete, the whole resolve step and
+// prune are atomic; "now" is the Manager's clock, passed to the scripts.
+//
+// Layout: all keys of partition p carry the hash tag {<KeyPrefix>:<p>}, so
+// a partition is one cluster slot on one node:
+//
+//	{sb:3}:o           sorted set, the partition's records by write order (capacity eviction)
+//	{sb:3}:e           sorted set, the partition's records by expiry (pruning)
+//	{sb:3}:s           the partition's write counter
+//	{sb:3}:r:<key>     hash, one record: route (JSON), updated and expires (unix ns)
+//
+// Each record key also has a Redis expiry of its remaining TTL plus
+// Options.ExpiryGrace, counted by Redis from the write, so nothing outlives
+// its time if pruning stops.
+//
+// Failures: a node that is down, unreachable or answering CLUSTERDOWN makes
+// exactly its partitions return switchboard.ErrPartitionUnavailable (Resolve
+// then answers from the caller's fallback with reason session_unavailable),
+// within Options.OpTimeout; the other partitions keep working, and the
+// failed ones work again when the node is back. With Redis Cluster's default
+// cluster-require-full-coverage yes, losing one master that has no replica
+// turns the whole cluster to CLUSTERDOWN once cluster-node-timeout passes:
+// run masters with replicas, or set cluster-require-full-coverage no so the
+// healthy masters keep serving their slots.
+package redisstore

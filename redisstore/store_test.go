@@ -1,0 +1,233 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/redisstore"
+	"github.com/switchboard-go/switchboard/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// prefix makes a key prefix unique to the (sub)test.
+func prefix(t *testing.T) string {
+	return strings.NewReplacer("/", ":", " ", "_", "{", "(", "}", ")").Replace(t.Name())
+}
+
+func standaloneClient(t *testing.T, addr string, deadlines bool) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
+		WriteTimeout: 200 * time.Millisecond, MaxRetries: 1, ContextTimeoutEnabled: deadlines,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func clusterClient(t *testing.T, addrs []string) *redis.ClusterClient {
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: addrs, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
+		WriteTimeout: 200 * time.Millisecond, MaxRetries: 1, MaxRedirects: 1, ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func newStore(t *testing.T, c redis.UniversalClient) switchboard.Store {
+	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestConformanceStandalone(t *testing.T) {
+	srv := redistest.Start(t)
+	c := standaloneClient(t, srv.Addr, true)
+	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+}
+
+// TestConformanceStandaloneNoDeadlines runs the suite through a client with
+// go-redis' default of ignoring context deadlines: the Store bounds the
+// calls itself.
+func TestConformanceStandaloneNoDeadlines(t *testing.T) {
+	srv := redistest.Start(t)
+	c := standaloneClient(t, srv.Addr, false)
+	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+}
+
+func TestConformanceCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	c := clusterClient(t, cl.Addrs())
+	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+}
+
+func TestOptions(t *testing.T) {
+	srv := redistest.Start(t)
+	c := standaloneClient(t, srv.Addr, true)
+	for _, o := range []redisstore.Options{
+		{KeyPrefix: "a{b"}, {KeyPrefix: "a}"}, {OpTimeout: -time.Second}, {OpTimeout: 2 * time.Second}, {ExpiryGrace: -1},
+	} {
+		if _, err := redisstore.New(c, o); !errors.Is(err, switchboard.ErrInvalidConfig) {
+			t.Errorf("New(%+v): err = %v, want ErrInvalidConfig", o, err)
+		}
+	}
+	if _, err := redisstore.New(nil, redisstore.Options{}); !errors.Is(err, switchboard.ErrInvalidConfig) {
+		t.Errorf("New(nil): err = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// commandCounter is a go-redis hook counting the round trips the client
+// makes: each command, and each pipeline as one.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+func TestOneRoundTripPerOperation(t *testing.T) {
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			var c redis.UniversalClient
+			if mode == "standalone" {
+				c = standaloneClient(t, redistest.Start(t).Addr, true)
+			} else {
+				c = clusterClient(t, redistest.StartCluster(t).Addrs())
+			}
+			counter := &commandCounter{}
+			c.AddHook(counter)
+			m, err := switchboard.New(switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: 2}, switchboard.WithStore(newStore(t, c)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ctx := context.Background()
+			key := func(i int) switchboard.SessionKey {
+				return switchboard.SessionKey{ChannelType: "slack", BridgeID: "T1", RoomID: fmt.Sprintf("C%d", i), ThreadID: "t"}
+			}
+			fb := switchboard.Route{ExternalRoomID: "fb"}
+			ops := map[string]func(i int) error{
+				"Set":             func(i int) error { return m.Set(ctx, key(i), fb) },
+				"Get":             func(i int) error { _, err := m.Get(ctx, key(i)); return err },
+				"Resolve":         func(i int) error { _, err := m.Resolve(ctx, key(i), fb); return err },
+				"Resolve miss":    func(i int) error { _, _ = m.Resolve(ctx, key(i+1000)); return nil },
+				"Delete":          func(i int) error { return m.Delete(ctx, key(i)) },
+				"Set evicting":    func(i int) error { return m.Set(ctx, key(i+2000), fb) },
+				"PartitionStatus": func(i int) error { _, err := m.PartitionStatus(ctx, i%4); return err },
+			}
+			order := []string{"Set", "Get", "Resolve", "Resolve miss", "Delete", "Set evicting", "PartitionStatus"}
+			// Warm up: the first EVALSHA of each script on each node may
+			// answer NOSCRIPT and be retried as EVAL.
+			for i := range 40 {
+				for _, name := range order {
+					_ = ops[name](i)
+				}
+			}
+			if _, err := m.Prune(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := 100; i < 120; i++ {
+				for _, name := range order {
+					before := counter.n.Load()
+					if err := ops[name](i); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if got := counter.n.Load() - before; got != 1 {
+						t.Fatalf("%s took %d round trips, want 1", name, got)
+					}
+				}
+			}
+			before := counter.n.Load()
+			if _, err := m.Prune(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := counter.n.Load() - before; got != 4 {
+				t.Fatalf("Prune of 4 partitions took %d round trips, want 4", got)
+			}
+		})
+	}
+}
+
+// TestTwoManagersShareState: two Managers (as two processes would) on one
+// Redis see each other's writes at once.
+func TestTwoManagersShareState(t *testing.T) {
+	c := clusterClient(t, redistest.StartCluster(t).Addrs())
+	var ms []*switchboard.Manager
+	for range 2 {
+		st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "shared"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := switchboard.New(switchboard.Config{PartitionCount: 8}, switchboard.WithStore(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		ms = append(ms, m)
+	}
+	ctx := context.Background()
+	room := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1"}
+	if err := ms[0].Set(ctx, room, switchboard.Route{ExternalRoomID: "-1001"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ms[1].Resolve(ctx, room)
+	if err != nil || res.Source != switchboard.SourceStateHit || res.ExternalRoomID != "-1001" {
+		t.Fatalf("Resolve through the other Manager = %+v, %v; want state_hit -1001", res, err)
+	}
+	thread := room
+	thread.ThreadID = "5"
+	if res, err = ms[1].Resolve(ctx, thread); err != nil || res.Source != switchboard.SourcePartitionFallback {
+		t.Fatalf("thread Resolve = %+v, %v", res, err)
+	}
+	if res, err = ms[0].Resolve(ctx, thread); err != nil || res.Source != switchboard.SourceStateHit {
+		t.Fatalf("thread Resolve through the first Manager = %+v, %v; want the stored copy", res, err)
+	}
+	if err := ms[0].Delete(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms[1].Get(ctx, room); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Get after the other Manager's Delete: %v", err)
+	}
+}
+
+// TestRedisExpiresRecords: a record's key carries a Redis expiry of its
+// remaining TTL plus the grace.
+func TestRedisExpiresRecords(t *testing.T) {
+	srv := redistest.Start(t)
+	c := standaloneClient(t, srv.Addr, true)
+	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "exp", ExpiryGrace: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := switchboard.New(switchboard.Config{PartitionCount: 1, TTL: 10 * time.Minute}, switchboard.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	k := switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: "r"}
+	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "x"}, switchboard.WithTTL(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := c.PTTL(ctx, "{exp:0}:r:"+k.String()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= time.Minute || ttl > time.Minute+30*time.Second+time.Second {
+		t.Fatalf("Redis expiry of the record = %v, want about 1m30s", ttl)
+	}
+}
