@@ -7,15 +7,20 @@ import "github.com/redis/go-redis/v9"
 // partition share the hash tag {<prefix>:<p>} and so one cluster slot.
 //
 // KEYS[1] the partition's write-order sorted set: member = a key's string
-//         form, score = a per-partition write sequence (oldest first);
+//
+//	form, score = a per-partition write sequence (oldest first);
+//
 // KEYS[2] the partition's expiry sorted set: same members, score = expiry
-//         in unix milliseconds (what Prune scans);
+//
+//	in unix milliseconds (what Prune scans);
+//
 // KEYS[3] the partition's write-sequence counter.
 // ARGV[1] the prefix of record keys, "{<prefix>:<p>}:r:"; a record is a hash
-//         at ARGV[1]..member with fields u (updated), e (expires) — unix
-//         nanoseconds as 20-digit decimal strings, compared exactly — and r
-//         (the route as JSON), and a Redis expiry of its remaining TTL
-//         plus a grace, so Redis removes what pruning misses.
+//
+//	at ARGV[1]..member with fields u (updated), e (expires) — unix
+//	nanoseconds as 20-digit decimal strings, compared exactly — and r
+//	(the route as JSON), and a Redis expiry of its remaining TTL
+//	plus a grace, so Redis removes what pruning misses.
 const common = `
 local prefix = ARGV[1]
 local function older(a, b) -- a < b for 20-digit decimal strings, exactly
