@@ -5,22 +5,18 @@ import "github.com/redis/go-redis/v9"
 // Every operation on a partition is one of these scripts, run with EVALSHA
 // (EVAL on NOSCRIPT), so it is one round trip and atomic. All keys of a
 // partition share the hash tag {<prefix>:<p>} and so one cluster slot.
+// Every script gets:
 //
-// KEYS[1] the partition's write-order sorted set: member = a key's string
-//
-//	form, score = a per-partition write sequence (oldest first);
-//
-// KEYS[2] the partition's expiry sorted set: same members, score = expiry
-//
-//	in unix milliseconds (what Prune scans);
-//
-// KEYS[3] the partition's write-sequence counter.
-// ARGV[1] the prefix of record keys, "{<prefix>:<p>}:r:"; a record is a hash
-//
-//	at ARGV[1]..member with fields u (updated), e (expires) — unix
-//	nanoseconds as 20-digit decimal strings, compared exactly — and r
-//	(the route as JSON), and a Redis expiry of its remaining TTL
-//	plus a grace, so Redis removes what pruning misses.
+//   - KEYS[1]: the partition's write-order sorted set (member: a key's
+//     string form; score: a per-partition write sequence, oldest first);
+//   - KEYS[2]: the partition's expiry sorted set (same members; score:
+//     expiry in unix milliseconds, what Prune scans);
+//   - KEYS[3]: the partition's write-sequence counter;
+//   - ARGV[1]: the prefix of record keys, "{<prefix>:<p>}:r:". A record is
+//     a hash at ARGV[1]..member with fields u (updated) and e (expires),
+//     unix nanoseconds as 20-digit decimal strings compared exactly, and r
+//     (the route as JSON), and a Redis expiry of its remaining TTL plus a
+//     grace, so Redis removes what pruning misses.
 const common = `
 local prefix = ARGV[1]
 local function older(a, b) -- a < b for 20-digit decimal strings, exactly
