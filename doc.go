@@ -52,8 +52,9 @@
 // # Backends
 //
 // A Manager keeps its state in a Store. The default, MemoryStore, is
-// in-process; backends that let many processes share the state implement
-// the same interface and are given to New with WithStore. Policy — validation, TTLs,
+// in-process; package redisstore keeps it in Redis (standalone, Sentinel or
+// Cluster) so that many processes share it, given to New with WithStore.
+// Policy — validation, TTLs,
 // capacity, fallbacks, events — lives once, in the Manager; a Store does
 // atomic per-partition storage and must pass the conformance suite in
 // package storetest.
