@@ -30,4 +30,7 @@ var (
 	ErrInvalidTTL = errors.New("switchboard: invalid ttl")
 	// ErrClosed means the Manager (or the Store) has been closed.
 	ErrClosed = errors.New("switchboard: closed")
+	// ErrInvalidSnapshot means a MemoryStore snapshot is truncated, corrupt
+	// or of an unknown format; nothing of it was restored.
+	ErrInvalidSnapshot = errors.New("switchboard: invalid snapshot")
 )

@@ -168,6 +168,10 @@ type SetOption struct {
 	set bool
 }
 
+// TTL returns the TTL the option sets and whether it sets one (for code
+// that forwards options, such as an HTTP client).
+func (o SetOption) TTL() (time.Duration, bool) { return o.ttl, o.set }
+
 // WithTTL makes the stored route fresh for d instead of the configured TTL.
 // d must be positive and at most MaxTTL, or Set returns ErrInvalidTTL.
 func WithTTL(d time.Duration) SetOption { return SetOption{ttl: d, set: true} }
