@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/switchboard-go/switchboard"
+)
+
+// Config is the serve command's configuration: the YAML file, then
+// SWITCHBOARD_* environment variables, then flags, over these defaults.
+type Config struct {
+	Listen           string        `yaml:"listen"`            // default 127.0.0.1:7420
+	Backend          string        `yaml:"backend"`           // memory (default) or redis
+	DataDir          string        `yaml:"data_dir"`          // memory snapshots; "" keeps none
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"` // default 30s
+	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`  // default 10s
+	TLSCertFile      string        `yaml:"tls_cert_file"`
+	TLSKeyFile       string        `yaml:"tls_key_file"`
+	InsecureNoAuth   bool          `yaml:"insecure_no_auth"`
+	Redis            RedisConfig   `yaml:"redis"`
+	SessionManager   ManagerConfig `yaml:"session_manager"`
+	// Instances by name; none means one instance "default" without tokens.
+	Instances map[string]InstanceConfig `yaml:"instances"`
+}
+
+// RedisConfig configures the redis backend.
+type RedisConfig struct {
+	Addrs          []string `yaml:"addrs"`           // default ["127.0.0.1:6379"]
+	Cluster        bool     `yaml:"cluster"`         // Redis Cluster
+	SentinelMaster string   `yaml:"sentinel_master"` // Sentinel: Addrs are the sentinels
+	Username       string   `yaml:"username"`
+	Password       string   `yaml:"password"` // or SWITCHBOARD_REDIS_PASSWORD
+	TLS            bool     `yaml:"tls"`
+	KeyPrefix      string   `yaml:"key_prefix"` // default "sb"; each instance adds ":<name>"
+}
+
+// ManagerConfig is a switchboard.Config in the file's units.
+type ManagerConfig struct {
+	PartitionCount         int           `yaml:"partition_count"`
+	TTL                    time.Duration `yaml:"ttl"`
+	MaxEntriesPerPartition int           `yaml:"max_entries_per_partition"`
+	PruneInterval          time.Duration `yaml:"prune_interval"`
+}
+
+func (m ManagerConfig) config() switchboard.Config {
+	return switchboard.Config{PartitionCount: m.PartitionCount, TTL: m.TTL,
+		MaxEntriesPerPartition: m.MaxEntriesPerPartition, PruneInterval: m.PruneInterval}
+}
+
+// InstanceConfig is one named instance.
+type InstanceConfig struct {
+	Tokens         []string      `yaml:"tokens"`
+	TokensFile     string        `yaml:"tokens_file"` // one token per line; blank lines and # comments ignored
+	SessionManager ManagerConfig `yaml:"session_manager"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:7420", Backend: "memory", SnapshotInterval: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
+}
+
+// ParseConfig reads a YAML configuration over the defaults. Unknown keys
+// are errors.
+func ParseConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField()); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// applyEnv lays SWITCHBOARD_* variables over cfg.
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	var errs []string
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a boolean", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	duration := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a duration", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("SWITCHBOARD_LISTEN", &cfg.Listen)
+	str("SWITCHBOARD_BACKEND", &cfg.Backend)
+	str("SWITCHBOARD_DATA_DIR", &cfg.DataDir)
+	duration("SWITCHBOARD_SNAPSHOT_INTERVAL", &cfg.SnapshotInterval)
+	duration("SWITCHBOARD_SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout)
+	str("SWITCHBOARD_TLS_CERT_FILE", &cfg.TLSCertFile)
+	str("SWITCHBOARD_TLS_KEY_FILE", &cfg.TLSKeyFile)
+	boolean("SWITCHBOARD_INSECURE_NO_AUTH", &cfg.InsecureNoAuth)
+	if v := getenv("SWITCHBOARD_REDIS_ADDRS"); v != "" {
+		cfg.Redis.Addrs = strings.Split(v, ",")
+	}
+	boolean("SWITCHBOARD_REDIS_CLUSTER", &cfg.Redis.Cluster)
+	str("SWITCHBOARD_REDIS_SENTINEL_MASTER", &cfg.Redis.SentinelMaster)
+	str("SWITCHBOARD_REDIS_USERNAME", &cfg.Redis.Username)
+	str("SWITCHBOARD_REDIS_PASSWORD", &cfg.Redis.Password)
+	boolean("SWITCHBOARD_REDIS_TLS", &cfg.Redis.TLS)
+	str("SWITCHBOARD_REDIS_KEY_PREFIX", &cfg.Redis.KeyPrefix)
+	if len(errs) > 0 {
+		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// instance is one instance ready to serve: its merged settings and tokens.
+type instance struct {
+	name   string
+	config switchboard.Config
+	tokens []string
+}
+
+// Validate checks cfg and returns its instances, sorted by name, with
+// their merged session-manager settings (defaults <- global <- instance)
+// and their tokens read.
+func (cfg Config) Validate() ([]instance, error) {
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %q: %w", cfg.Listen, err)
+	}
+	switch cfg.Backend {
+	case "memory", "redis":
+	default:
+		return nil, fmt.Errorf("backend %q: want memory or redis", cfg.Backend)
+	}
+	if cfg.SnapshotInterval <= 0 || cfg.ShutdownTimeout <= 0 {
+		return nil, fmt.Errorf("snapshot_interval (%v) and shutdown_timeout (%v) must be positive", cfg.SnapshotInterval, cfg.ShutdownTimeout)
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, fmt.Errorf("tls_cert_file and tls_key_file go together")
+	}
+	if cfg.Backend == "redis" && cfg.DataDir != "" {
+		return nil, fmt.Errorf("data_dir is for the memory backend; the redis backend keeps its state in Redis")
+	}
+	defs := cfg.Instances
+	if len(defs) == 0 {
+		defs = map[string]InstanceConfig{"default": {}}
+	}
+	names := make([]string, 0, len(defs))
+	for name := range defs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []instance
+	for _, name := range names {
+		if name == "" || strings.ContainsAny(name, "/ \t:{}") {
+			return nil, fmt.Errorf("instance name %q: use letters, digits, '-', '_' or '.'", name)
+		}
+		def := defs[name]
+		merged, err := switchboard.MergeConfig(cfg.SessionManager.config(), def.SessionManager.config())
+		if err != nil {
+			return nil, fmt.Errorf("instance %q: %w", name, err)
+		}
+		tokens := append([]string(nil), def.Tokens...)
+		if def.TokensFile != "" {
+			more, err := readTokens(def.TokensFile)
+			if err != nil {
+				return nil, fmt.Errorf("instance %q: %w", name, err)
+			}
+			tokens = append(tokens, more...)
+		}
+		for _, t := range tokens {
+			if t == "" || strings.ContainsAny(t, " \t\r\n") {
+				return nil, fmt.Errorf("instance %q: tokens may not be empty or contain white space", name)
+			}
+		}
+		out = append(out, instance{name: name, config: merged, tokens: tokens})
+	}
+	if !cfg.InsecureNoAuth && !loopback(cfg.Listen) {
+		for _, in := range out {
+			if len(in.tokens) == 0 {
+				return nil, fmt.Errorf("refusing to listen on non-loopback %s while instance %q has no tokens (give it tokens, or pass --insecure-no-auth)", cfg.Listen, in.name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func readTokens(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens_file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("tokens_file %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("tokens_file %s holds no token", filepath.Clean(path))
+	}
+	return out, nil
+}
+
+// loopback reports whether a listen address only accepts local clients.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/redisstore"
+	"github.com/switchboard-go/switchboard/server"
+	"github.com/switchboard-go/switchboard/switchboardprom"
+)
+
+const serveUsage = `usage: switchboard serve [flags]
+
+Serves the HTTP/JSON API. With no flags: 127.0.0.1:7420, one instance
+"default" without tokens, in-memory state. Settings come from the YAML file
+(--config), then SWITCHBOARD_* environment variables, then flags.
+
+Example:
+  switchboard serve --config switchboard.yaml
+  SWITCHBOARD_LISTEN=127.0.0.1:9000 switchboard serve --data-dir ./data
+
+Flags:
+`
+
+// serveCmd is the serve command.
+type serveCmd struct {
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func (c *serveCmd) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() { fmt.Fprint(c.stderr, serveUsage); fs.PrintDefaults() }
+	configPath := fs.String("config", c.getenv("SWITCHBOARD_CONFIG"), "YAML configuration file (env SWITCHBOARD_CONFIG)")
+	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:7420)")
+	backend := fs.String("backend", "", "memory or redis (default memory)")
+	dataDir := fs.String("data-dir", "", "directory for memory-backend snapshots (default: none)")
+	snapshotInterval := fs.Duration("snapshot-interval", 0, "how often to snapshot (default 30s)")
+	redisAddrs := fs.String("redis-addrs", "", "comma-separated Redis addresses (default 127.0.0.1:6379)")
+	redisCluster := fs.Bool("redis-cluster", false, "the Redis addresses are a Redis Cluster")
+	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address for instances without tokens")
+	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate")
+	tlsKey := fs.String("tls-key-file", "", "and this key")
+	discard := fs.Bool("discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg := DefaultConfig()
+	if *configPath != "" {
+		f, err := os.Open(*configPath)
+		if err != nil {
+			return err
+		}
+		cfg, err = ParseConfig(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *configPath, err)
+		}
+	}
+	if err := applyEnv(&cfg, c.getenv); err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "backend":
+			cfg.Backend = *backend
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		case "snapshot-interval":
+			cfg.SnapshotInterval = *snapshotInterval
+		case "redis-addrs":
+			cfg.Redis.Addrs = strings.Split(*redisAddrs, ",")
+		case "redis-cluster":
+			cfg.Redis.Cluster = *redisCluster
+		case "insecure-no-auth":
+			cfg.InsecureNoAuth = *insecure
+		case "tls-cert-file":
+			cfg.TLSCertFile = *tlsCert
+		case "tls-key-file":
+			cfg.TLSKeyFile = *tlsKey
+		}
+	})
+	instances, err := cfg.Validate()
+	if err != nil {
+		return err
+	}
+	return c.serve(ctx, cfg, instances, *discard)
+}
+
+// running is one instance being served.
+type running struct {
+	instance
+	manager  *switchboard.Manager
+	memory   *switchboard.MemoryStore // nil for redis
+	snapshot string                   // file, "" for none
+}
+
+func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, discard bool) (err error) {
+	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var rdb redis.UniversalClient
+	if cfg.Backend == "redis" {
+		rdb = newRedisClient(cfg.Redis)
+		defer rdb.Close()
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return fmt.Errorf("data_dir: %w", err)
+		}
+	}
+	var runs []*running
+	defer func() {
+		for _, r := range runs {
+			_ = r.manager.Close()
+		}
+	}()
+	var handlerInstances []server.Instance
+	for _, in := range instances {
+		obs := switchboardprom.New(switchboardprom.Options{ConstLabels: prometheus.Labels{"instance": in.name}})
+		reg.MustRegister(obs)
+		r := &running{instance: in}
+		opts := []switchboard.Option{switchboard.WithObserver(obs), switchboard.WithLogger(logger)}
+		switch cfg.Backend {
+		case "redis":
+			prefix := cfg.Redis.KeyPrefix
+			if prefix == "" {
+				prefix = redisstore.DefaultKeyPrefix
+			}
+			st, err := redisstore.New(rdb, redisstore.Options{KeyPrefix: prefix + ":" + in.name})
+			if err != nil {
+				return err
+			}
+			opts = append(opts, switchboard.WithStore(st))
+		default:
+			r.memory = switchboard.NewMemoryStore()
+			opts = append(opts, switchboard.WithStore(r.memory))
+		}
+		if r.manager, err = switchboard.New(in.config, opts...); err != nil {
+			return fmt.Errorf("instance %q: %w", in.name, err)
+		}
+		runs = append(runs, r)
+		if r.memory != nil && cfg.DataDir != "" {
+			r.snapshot = filepath.Join(cfg.DataDir, in.name+".snapshot")
+			if err := restore(r, discard, logger); err != nil {
+				return err
+			}
+		}
+		handlerInstances = append(handlerInstances, server.Instance{Name: in.name, Manager: r.manager, Tokens: in.tokens})
+	}
+	h, err := server.New(server.Options{Instances: handlerInstances, Logger: logger, Gatherer: reg})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	names := make([]string, len(runs))
+	for i, r := range runs {
+		names[i] = r.name
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLSCertFile != "", "backend", cfg.Backend, "instances", strings.Join(names, ","))
+
+	var wg sync.WaitGroup
+	snapCtx, stopSnapshots := context.WithCancel(context.Background())
+	defer stopSnapshots()
+	wg.Go(func() { snapshotLoop(snapCtx, runs, cfg.SnapshotInterval, logger) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		<-serveErr
+	}
+	stopSnapshots()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	for _, r := range runs {
+		if serr := save(r); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	logger.Info("stopped")
+	return err
+}
+
+func newRedisClient(rc RedisConfig) redis.UniversalClient {
+	addrs := rc.Addrs
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1:6379"}
+	}
+	var tlsConfig *tls.Config
+	if rc.TLS {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: addrs, IsClusterMode: rc.Cluster, MasterName: rc.SentinelMaster,
+		Username: rc.Username, Password: rc.Password, TLSConfig: tlsConfig,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
+		MaxRetries: 1, MaxRedirects: 1, ContextTimeoutEnabled: true,
+	})
+}
+
+// restore loads an instance's snapshot. A missing file is a fresh start; a
+// corrupt one stops the start unless discard, which moves it aside.
+func restore(r *running, discard bool, logger *slog.Logger) error {
+	n, err := r.memory.LoadSnapshot(r.snapshot, time.Now())
+	switch {
+	case err == nil:
+		logger.Info("restored snapshot", "instance", r.name, "file", r.snapshot, "records", n)
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case errors.Is(err, switchboard.ErrInvalidSnapshot) && discard:
+		aside := r.snapshot + ".corrupt-" + time.Now().UTC().Format("20060102T150405")
+		if rerr := os.Rename(r.snapshot, aside); rerr != nil {
+			return rerr
+		}
+		logger.Warn("discarded a corrupt snapshot", "instance", r.name, "moved_to", aside, "error", err)
+		return nil
+	case errors.Is(err, switchboard.ErrInvalidSnapshot):
+		return fmt.Errorf("instance %q: snapshot %s is corrupt, so nothing was started (%w); to start with it discarded, run again with --discard-corrupt-snapshot", r.name, r.snapshot, err)
+	default:
+		return fmt.Errorf("instance %q: %w", r.name, err)
+	}
+}
+
+func save(r *running) error {
+	if r.memory == nil || r.snapshot == "" {
+		return nil
+	}
+	return r.memory.SaveSnapshot(r.snapshot)
+}
+
+func snapshotLoop(ctx context.Context, runs []*running, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, r := range runs {
+			if err := save(r); err != nil {
+				logger.Error("snapshot", "instance", r.name, "error", err)
+			}
+		}
+	}
+}
