@@ -222,4 +222,3 @@ func (s *MemoryStore) LoadSnapshot(path string, now time.Time) (int, error) {
 	}
 	return n, nil
 }
-

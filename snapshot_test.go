@@ -80,7 +80,9 @@ func TestSnapshotKeepsWriteOrder(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
 	m, ms := snapshotManager(t, switchboard.Config{PartitionCount: 1, MaxEntriesPerPartition: 3}, clock)
-	k := func(s string) switchboard.SessionKey { return switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: s} }
+	k := func(s string) switchboard.SessionKey {
+		return switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: s}
+	}
 	for _, s := range []string{"a", "b", "c", "a"} { // order: b, c, a
 		if err := m.Set(ctx, k(s), switchboard.Route{ExternalRoomID: s}); err != nil {
 			t.Fatal(err)

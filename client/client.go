@@ -71,7 +71,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("switchboard server: %s (%d): %s", e.Code, e.Status, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("switchboard server: %s (%d): %s", e.Code, e.Status, e.Message)
+}
 
 // Unwrap returns the sentinel error of the code, or nil.
 func (e *Error) Unwrap() error { return wire.Sentinel(e.Code) }
@@ -226,4 +228,3 @@ func (c *Client) PartitionCount(ctx context.Context) (int, error) {
 	cfg, err := c.Config(ctx)
 	return cfg.PartitionCount, err
 }
-

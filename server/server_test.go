@@ -457,7 +457,9 @@ func FuzzDecodeRequests(f *testing.F) {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 {
-			var eb struct{ Error struct{ Code, Message string } }
+			var eb struct {
+				Error struct{ Code, Message string }
+			}
 			if json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Error.Code == "" {
 				t.Fatalf("%q: error body %q is not the envelope", body, rec.Body)
 			}
