@@ -220,7 +220,7 @@ func writeError(w http.ResponseWriter, code, message string) {
 // fail answers with the error code of a library error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := wire.CodeOf(err)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if r.Context().Err() != nil { // the client went away or timed out
 		code = wire.CodeUnavailable
 	}
 	if code == wire.CodeInternal {

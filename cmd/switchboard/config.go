@@ -82,10 +82,51 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return cfg, nil
 	}
+	if err := checkDurations(data); err != nil {
+		return cfg, err
+	}
 	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField()); err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+		return cfg, fmt.Errorf("config: %s", strings.TrimSpace(yaml.FormatError(err, false, true)))
 	}
 	return cfg, nil
+}
+
+// checkDurations names the key of a duration that does not parse (the YAML
+// decoder's own error does not say which one).
+func checkDurations(data []byte) error {
+	var doc map[string]any
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil // the typed decode reports it
+	}
+	check := func(path string, m map[string]any, keys ...string) error {
+		for _, k := range keys {
+			if v, ok := m[k].(string); ok {
+				if _, err := time.ParseDuration(v); err != nil {
+					return fmt.Errorf("config: %s%s: %q is not a duration (such as 30s, 5m or 1h)", path, k, v)
+				}
+			}
+		}
+		return nil
+	}
+	if err := check("", doc, "snapshot_interval", "shutdown_timeout"); err != nil {
+		return err
+	}
+	if sm, ok := doc["session_manager"].(map[string]any); ok {
+		if err := check("session_manager.", sm, "ttl", "prune_interval"); err != nil {
+			return err
+		}
+	}
+	if ins, ok := doc["instances"].(map[string]any); ok {
+		for name, v := range ins {
+			in, _ := v.(map[string]any)
+			if sm, ok := in["session_manager"].(map[string]any); ok {
+				if err := check("instances."+name+".session_manager.", sm, "ttl", "prune_interval"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // applyEnv lays SWITCHBOARD_* variables over cfg.

@@ -47,6 +47,16 @@ type serveCmd struct {
 }
 
 func (c *serveCmd) run(ctx context.Context, args []string) error {
+	cfg, instances, discard, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	return c.serve(ctx, cfg, instances, discard)
+}
+
+// load reads the configuration: defaults, the file, the environment, then
+// the flags, and validates it.
+func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discard bool, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() { fmt.Fprint(c.stderr, serveUsage); fs.PrintDefaults() }
@@ -60,27 +70,30 @@ func (c *serveCmd) run(ctx context.Context, args []string) error {
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address for instances without tokens")
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate")
 	tlsKey := fs.String("tls-key-file", "", "and this key")
-	discard := fs.Bool("discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
+	fs.BoolVar(&discard, "discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, nil, false, err
+		}
+		return cfg, nil, false, usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+		return cfg, nil, false, usagef("serve takes no arguments, got %q", fs.Args())
 	}
-	cfg := DefaultConfig()
+	cfg = DefaultConfig()
 	if *configPath != "" {
 		f, err := os.Open(*configPath)
 		if err != nil {
-			return err
+			return cfg, nil, false, err
 		}
 		cfg, err = ParseConfig(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", *configPath, err)
+			return cfg, nil, false, fmt.Errorf("%s: %w", *configPath, err)
 		}
 	}
 	if err := applyEnv(&cfg, c.getenv); err != nil {
-		return err
+		return cfg, nil, false, err
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -104,11 +117,8 @@ func (c *serveCmd) run(ctx context.Context, args []string) error {
 			cfg.TLSKeyFile = *tlsKey
 		}
 	})
-	instances, err := cfg.Validate()
-	if err != nil {
-		return err
-	}
-	return c.serve(ctx, cfg, instances, *discard)
+	instances, err = cfg.Validate()
+	return cfg, instances, discard, err
 }
 
 // running is one instance being served.
