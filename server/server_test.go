@@ -181,6 +181,20 @@ func TestClientRoundTrip(t *testing.T) {
 	if n, err := c.PartitionCount(ctx); err != nil || n != 2 {
 		t.Fatalf("PartitionCount = %d, %v", n, err)
 	}
+	// Percents, colons and slashes in keys survive the path.
+	odd := switchboard.SessionKey{ChannelType: "x", BridgeID: "100%", RoomID: "a/b:c", ThreadID: "%3A"}
+	if err := r.Set(ctx, odd, switchboard.Route{ExternalRoomID: "odd"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := f.sales.Get(ctx, odd); err != nil || rec.Route.ExternalRoomID != "odd" {
+		t.Fatalf("the server stored %+v, %v for %#v", rec, err, odd)
+	}
+	if rec, err := r.Get(ctx, odd); err != nil || rec.Route.ExternalRoomID != "odd" {
+		t.Fatalf("Get(%#v) = %+v, %v", odd, rec, err)
+	}
+	if err := r.Delete(ctx, odd); err != nil {
+		t.Fatal(err)
+	}
 	// Bad input is refused before the wire where the client can tell.
 	if err := r.Set(ctx, switchboard.SessionKey{}, route); !errors.Is(err, switchboard.ErrInvalidSessionKey) {
 		t.Fatalf("Set with an invalid key: %v", err)

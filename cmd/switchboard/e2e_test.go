@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -226,6 +227,31 @@ instances:
 	for _, cmd := range []string{"serve", "set", "get", "resolve", "delete", "prune", "partitions", "config"} {
 		if _, errOut, code := cli(t, nil, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Example") && !strings.Contains(errOut, "example") {
 			t.Fatalf("%s --help: exit %d, %q", cmd, code, errOut)
+		}
+	}
+	// Raw HTTP against the binary: the envelope and the status codes.
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"PUT", "/v1/instances/default/routes/slack:T1:C1", `{"route":{"external_room_id":"x"},"extra":1}`, 400, `"invalid_json"`},
+		{"PUT", "/v1/instances/default/routes/slack:T1:C1", `{"route":{"external_room_id":"` + strings.Repeat("x", 65<<10) + `"}}`, 413, `"body_too_large"`},
+		{"GET", "/v1/instances/sales/config", "", 401, `"unauthorized"`},
+		{"GET", "/v1/instances/nobody/config", "", 404, `"unknown_instance"`},
+		{"GET", "/v1/openapi.yaml", "", 200, "openapi: 3"},
+		{"GET", "/metrics", "", 200, `switchboard_sets_total{instance="default"}`},
+		{"GET", "/readyz", "", 200, "ready"},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+addr+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.want) {
+			t.Fatalf("%s %s = %d %.200s, want %d with %s", c.method, c.path, resp.StatusCode, body, c.status, c.want)
 		}
 	}
 	if _, _, code := cli(t, nil, "frobnicate"); code != 2 {

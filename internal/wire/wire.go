@@ -101,39 +101,55 @@ const (
 	CodeInternal             = "internal"
 )
 
-// codes maps each error code to its HTTP status and the library's sentinel
-// (nil where the library has none).
-var codes = map[string]struct {
-	status   int
-	sentinel error
-}{
-	CodeNotFound:             {http.StatusNotFound, switchboard.ErrNotFound},
-	CodeExpired:              {http.StatusGone, switchboard.ErrExpired},
-	CodeNoRoute:              {http.StatusNotFound, switchboard.ErrNoRoute},
-	CodeInvalidSessionKey:    {http.StatusBadRequest, switchboard.ErrInvalidSessionKey},
-	CodeInvalidRoute:         {http.StatusBadRequest, switchboard.ErrInvalidRoute},
-	CodeInvalidTTL:           {http.StatusBadRequest, switchboard.ErrInvalidTTL},
-	CodeInvalidJSON:          {http.StatusBadRequest, nil},
-	CodeUnauthorized:         {http.StatusUnauthorized, nil},
-	CodeForbidden:            {http.StatusForbidden, nil},
-	CodeUnknownInstance:      {http.StatusNotFound, nil},
-	CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, nil},
-	CodePartitionUnavailable: {http.StatusServiceUnavailable, switchboard.ErrPartitionUnavailable},
-	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, nil},
-	CodeUnavailable:          {http.StatusServiceUnavailable, switchboard.ErrClosed},
-	CodeInternal:             {http.StatusInternalServerError, nil},
+// lookup returns the HTTP status of code and the library's sentinel for it
+// (nil where the library has none); ok is false for an unknown code.
+func lookup(code string) (status int, sentinel error, ok bool) {
+	switch code {
+	case CodeNotFound:
+		return http.StatusNotFound, switchboard.ErrNotFound, true
+	case CodeExpired:
+		return http.StatusGone, switchboard.ErrExpired, true
+	case CodeNoRoute:
+		return http.StatusNotFound, switchboard.ErrNoRoute, true
+	case CodeInvalidSessionKey:
+		return http.StatusBadRequest, switchboard.ErrInvalidSessionKey, true
+	case CodeInvalidRoute:
+		return http.StatusBadRequest, switchboard.ErrInvalidRoute, true
+	case CodeInvalidTTL:
+		return http.StatusBadRequest, switchboard.ErrInvalidTTL, true
+	case CodeInvalidJSON:
+		return http.StatusBadRequest, nil, true
+	case CodeUnauthorized:
+		return http.StatusUnauthorized, nil, true
+	case CodeForbidden:
+		return http.StatusForbidden, nil, true
+	case CodeUnknownInstance:
+		return http.StatusNotFound, nil, true
+	case CodeBodyTooLarge:
+		return http.StatusRequestEntityTooLarge, nil, true
+	case CodePartitionUnavailable:
+		return http.StatusServiceUnavailable, switchboard.ErrPartitionUnavailable, true
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed, nil, true
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable, switchboard.ErrClosed, true
+	case CodeInternal:
+		return http.StatusInternalServerError, nil, true
+	}
+	return http.StatusInternalServerError, nil, false
 }
 
 // Status returns the HTTP status of code (500 for an unknown one).
 func Status(code string) int {
-	if c, ok := codes[code]; ok {
-		return c.status
-	}
-	return http.StatusInternalServerError
+	status, _, _ := lookup(code)
+	return status
 }
 
 // Sentinel returns the library error for code, or nil.
-func Sentinel(code string) error { return codes[code].sentinel }
+func Sentinel(code string) error {
+	_, sentinel, _ := lookup(code)
+	return sentinel
+}
 
 // CodeOf returns the error code for an error from the library.
 func CodeOf(err error) string {
