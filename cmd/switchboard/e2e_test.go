@@ -224,7 +224,7 @@ instances:
 	if out, _, code := cli(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "switchboard ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
-	for _, cmd := range []string{"serve", "set", "get", "resolve", "delete", "prune", "partitions", "config"} {
+	for _, cmd := range []string{"serve", "set", "get", "resolve", "delete", "prune", "partitions", "config", "bench"} {
 		if _, errOut, code := cli(t, nil, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Example") && !strings.Contains(errOut, "example") {
 			t.Fatalf("%s --help: exit %d, %q", cmd, code, errOut)
 		}

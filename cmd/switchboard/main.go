@@ -1,6 +1,7 @@
-// Command switchboard serves Switchboard's HTTP/JSON API (serve) and talks
+// Command switchboard serves Switchboard's HTTP/JSON API (serve), talks
 // to a running server (set, get, resolve, delete, prune, partitions,
-// config). Run "switchboard help" for the commands.
+// config) and load-tests either (bench). Run "switchboard help" for the
+// commands.
 package main
 
 import (
@@ -33,6 +34,7 @@ Commands:
   prune        delete expired routes now
   partitions   show partitions:          switchboard partitions [INDEX]
   config       show the effective configuration of an instance
+  bench        load-test an embedded Manager or a server: switchboard bench --duration 10s
   version      print the version
 
 Client commands take --server (default http://127.0.0.1:7420), --instance
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = (&serveCmd{stderr: stderr, getenv: getenv}).run(ctx, rest)
 	case "set", "get", "resolve", "delete", "prune", "partitions", "config":
 		err = (&clientCmd{name: cmd, stdout: stdout, stderr: stderr, getenv: getenv}).run(ctx, rest)
+	case "bench":
+		err = (&benchCmd{stdout: stdout, stderr: stderr, getenv: getenv}).run(ctx, rest)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "switchboard", version())
 		return 0
