@@ -3,10 +3,14 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/jellydator/ttlcache/v3"
 	"github.com/maypok86/otter/v2"
 
 	"github.com/switchboard-go/switchboard"
@@ -19,122 +23,221 @@ type Case struct {
 	Run      func(b *testing.B)
 }
 
-// store is what every target offers: a read that reports a hit and a write.
-type store struct {
-	get func(switchboard.SessionKey) bool
-	set func(switchboard.SessionKey, switchboard.Route)
-}
-
 // TTL is the expire-after-write of every target.
 const TTL = 30 * time.Minute
 
-func newSwitchboard(b *testing.B, resolve bool) store {
-	m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: 2 * LiveKeys, TTL: TTL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = m.Close() })
-	ctx := context.Background()
-	s := store{
-		get: func(k switchboard.SessionKey) bool { _, err := m.Get(ctx, k); return err == nil },
-		set: func(k switchboard.SessionKey, r switchboard.Route) { _ = m.Set(ctx, k, r) },
-	}
-	if resolve {
-		s.get = func(k switchboard.SessionKey) bool {
-			res, err := m.Resolve(ctx, k)
-			return err == nil && res.Source == switchboard.SourceStateHit
-		}
-	}
-	return s
+// FreshKeys is the size of the pool of never-stored keys the eviction
+// workload cycles through (ten times the capacity, so a key comes back
+// long after it was evicted).
+const FreshKeys = 10 * LiveKeys
+
+// target is one implementation, holding its own form of the workload's
+// keys: the stored ones, the lookup copies and the fresh ones.
+type target struct {
+	load   func(i int)      // store live key i (its stored copy)
+	get    func(i int) bool // look up live key i
+	set    func(i int)      // overwrite live key i
+	setNew func(i int)      // store fresh key i (evicting at capacity)
+	close  func()
 }
 
-func newOtter(*testing.B) store {
-	c := otter.Must(&otter.Options[switchboard.SessionKey, switchboard.Route]{
-		MaximumSize:      2 * LiveKeys,
-		ExpiryCalculator: otter.ExpiryWriting[switchboard.SessionKey, switchboard.Route](TTL),
-	})
-	return store{
-		get: func(k switchboard.SessionKey) bool { _, ok := c.GetIfPresent(k); return ok },
-		set: func(k switchboard.SessionKey, r switchboard.Route) { c.Set(k, r) },
-	}
+// keys of one run: what is stored, lookup copies with their own string
+// memory (as keys decoded from a request are), and fresh keys.
+type keys struct {
+	stored, lookups, fresh []switchboard.SessionKey
+	// The same as strings, for caches that cannot key by a struct.
+	storedStr, lookupStr, freshStr []string
 }
 
-func newMap(*testing.B) store {
-	m := map[switchboard.SessionKey]switchboard.Route{}
-	return store{
-		get: func(k switchboard.SessionKey) bool { _, ok := m[k]; return ok },
-		set: func(k switchboard.SessionKey, r switchboard.Route) { m[k] = r },
+// sharedKeys builds the keys once per process: every benchmark run reads
+// them and none changes them.
+var sharedKeys = sync.OnceValue(func() keys {
+	k := keys{stored: make([]switchboard.SessionKey, LiveKeys), lookups: Lookups(LiveKeys), fresh: make([]switchboard.SessionKey, FreshKeys)}
+	for i := range k.stored {
+		k.stored[i] = Key(i)
 	}
-}
+	for i := range k.fresh {
+		k.fresh[i] = Key(LiveKeys + i)
+	}
+	k.storedStr, k.lookupStr, k.freshStr = strs(k.stored), strs(k.lookups), strs(k.fresh)
+	return k
+})
 
-// Cases returns every comparison: reads and overwrites of LiveKeys keys
-// under RunParallel, in a random order (as messages from many
-// conversations arrive) and in insertion order (kind to caches that lay
-// records out in that order).
-func Cases() []Case {
-	type target struct {
-		name string
-		make func(*testing.B) store
-	}
-	readers := []target{
-		{"switchboard.Get", func(b *testing.B) store { return newSwitchboard(b, false) }},
-		{"switchboard.Resolve", func(b *testing.B) store { return newSwitchboard(b, true) }},
-		{"otter.GetIfPresent", newOtter},
-		{"map (unlocked floor)", newMap},
-	}
-	writers := []target{
-		{"switchboard.Set", func(b *testing.B) store { return newSwitchboard(b, false) }},
-		{"otter.Set", newOtter},
-	}
-	var out []Case
-	for _, random := range []bool{true, false} {
-		order := "random"
-		if !random {
-			order = "sequential"
-		}
-		for _, t := range readers {
-			out = append(out, Case{"get_hit_" + order, t.name, func(b *testing.B) {
-				s := t.make(b)
-				parallel(b, load(s), random, s.get)
-			}})
-		}
-		for _, t := range writers {
-			out = append(out, Case{"set_overwrite_" + order, t.name, func(b *testing.B) {
-				s := t.make(b)
-				r := Route(1)
-				parallel(b, load(s), random, func(k switchboard.SessionKey) bool { s.set(k, r); return true })
-			}})
-		}
+func strs(ks []switchboard.SessionKey) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.String()
 	}
 	return out
 }
 
-// load fills s with the workload and returns lookup copies of its keys.
-func load(s store) []switchboard.SessionKey {
-	for i := range LiveKeys {
-		s.set(Key(i), Route(i))
-	}
-	return Lookups(LiveKeys)
+// The targets, each holding at most LiveKeys entries.
+var makers = []struct {
+	name string
+	make func(k keys) target
+}{
+	{"switchboard", func(k keys) target {
+		// Capacity is per partition: LiveKeys spread over the partitions,
+		// with 2% headroom for their uneven shares.
+		perPartition := LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
+		m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: perPartition, TTL: TTL})
+		if err != nil {
+			panic(err)
+		}
+		ctx := context.Background()
+		r := Route(1)
+		return target{
+			load:   func(i int) { _ = m.Set(ctx, k.stored[i], r) },
+			get:    func(i int) bool { _, err := m.Get(ctx, k.lookups[i]); return err == nil },
+			set:    func(i int) { _ = m.Set(ctx, k.lookups[i], r) },
+			setNew: func(i int) { _ = m.Set(ctx, k.fresh[i], r) },
+			close:  func() { _ = m.Close() },
+		}
+	}},
+	{"otter", func(k keys) target {
+		c := otter.Must(&otter.Options[switchboard.SessionKey, switchboard.Route]{
+			MaximumSize: LiveKeys, ExpiryCalculator: otter.ExpiryWriting[switchboard.SessionKey, switchboard.Route](TTL)})
+		r := Route(1)
+		return target{
+			load:   func(i int) { c.Set(k.stored[i], r) },
+			get:    func(i int) bool { _, ok := c.GetIfPresent(k.lookups[i]); return ok },
+			set:    func(i int) { c.Set(k.lookups[i], r) },
+			setNew: func(i int) { c.Set(k.fresh[i], r) },
+			close:  func() {},
+		}
+	}},
+	{"ristretto", func(k keys) target {
+		// Ristretto keys are strings (it cannot key by a struct); the
+		// string forms are computed once, outside the measurement.
+		c, err := ristretto.NewCache(&ristretto.Config[string, switchboard.Route]{
+			NumCounters: 10 * LiveKeys, MaxCost: LiveKeys, BufferItems: 64, IgnoreInternalCost: true})
+		if err != nil {
+			panic(err)
+		}
+		r := Route(1)
+		return target{
+			load: func(i int) {
+				c.SetWithTTL(k.storedStr[i], r, 1, TTL)
+				if i%1024 == 0 {
+					c.Wait() // ristretto applies writes asynchronously and drops them when its buffer is full
+				}
+			},
+			get:    func(i int) bool { _, ok := c.Get(k.lookupStr[i]); return ok },
+			set:    func(i int) { c.SetWithTTL(k.lookupStr[i], r, 1, TTL) },
+			setNew: func(i int) { c.SetWithTTL(k.freshStr[i], r, 1, TTL) },
+			close:  c.Close,
+		}
+	}},
+	{"golang-lru/expirable", func(k keys) target {
+		c := expirable.NewLRU[switchboard.SessionKey, switchboard.Route](LiveKeys, nil, TTL)
+		r := Route(1)
+		return target{
+			load:   func(i int) { c.Add(k.stored[i], r) },
+			get:    func(i int) bool { _, ok := c.Get(k.lookups[i]); return ok },
+			set:    func(i int) { c.Add(k.lookups[i], r) },
+			setNew: func(i int) { c.Add(k.fresh[i], r) },
+			close:  func() {},
+		}
+	}},
+	{"ttlcache", func(k keys) target {
+		c := ttlcache.New(ttlcache.WithTTL[switchboard.SessionKey, switchboard.Route](TTL),
+			ttlcache.WithCapacity[switchboard.SessionKey, switchboard.Route](LiveKeys),
+			ttlcache.WithDisableTouchOnHit[switchboard.SessionKey, switchboard.Route]())
+		r := Route(1)
+		return target{
+			load:   func(i int) { c.Set(k.stored[i], r, ttlcache.DefaultTTL) },
+			get:    func(i int) bool { return c.Get(k.lookups[i]) != nil },
+			set:    func(i int) { c.Set(k.lookups[i], r, ttlcache.DefaultTTL) },
+			setNew: func(i int) { c.Set(k.fresh[i], r, ttlcache.DefaultTTL) },
+			close:  c.Stop,
+		}
+	}},
 }
 
-// parallel runs op under RunParallel over keys, each goroutine from its own
-// offset, in a fixed random permutation or in order.
-func parallel(b *testing.B, keys []switchboard.SessionKey, random bool, op func(switchboard.SessionKey) bool) {
-	if random {
-		rng := rand.New(rand.NewPCG(1, 2))
-		rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+// Cases returns every comparison: get hit, overwrite set, a 90/10 get/set
+// mix and new keys with eviction, each serial and under RunParallel, with
+// keys in a fixed random order (as messages from many conversations
+// arrive); plus reads of a plain unlocked map as the floor.
+func Cases() []Case {
+	var out []Case
+	// Each op reports whether it was a read that missed.
+	workloads := []struct {
+		name string
+		op   func(t target, i int, rng uint64) (miss bool)
+	}{
+		{"get_hit", func(t target, i int, _ uint64) bool { return !t.get(i) }},
+		{"set_overwrite", func(t target, i int, _ uint64) bool { t.set(i); return false }},
+		{"mix_90get_10set", func(t target, i int, rng uint64) bool {
+			if rng%10 == 0 {
+				t.set(i)
+				return false
+			}
+			return !t.get(i)
+		}},
+		{"set_new_evicting", func(t target, i int, _ uint64) bool { t.setNew(i); return false }},
 	}
-	var next atomic.Int64
+	for _, wl := range workloads {
+		for _, mode := range []string{"serial", "parallel"} {
+			for _, mk := range makers {
+				out = append(out, Case{wl.name + "/" + mode, mk.name, func(b *testing.B) {
+					k := sharedKeys()
+					t := mk.make(k)
+					defer t.close()
+					for i := range LiveKeys {
+						t.load(i)
+					}
+					time.Sleep(10 * time.Millisecond) // let buffered caches (ristretto) apply their writes
+					run(b, mode == "parallel", wl.name == "set_new_evicting", func(i int, rng uint64) bool { return wl.op(t, i, rng) })
+				}})
+			}
+		}
+	}
+	for _, mode := range []string{"serial", "parallel"} {
+		out = append(out, Case{"get_hit/" + mode, "map (unlocked floor)", func(b *testing.B) {
+			m := map[switchboard.SessionKey]switchboard.Route{}
+			for i := range LiveKeys {
+				m[Key(i)] = Route(i)
+			}
+			lookups := Lookups(LiveKeys)
+			run(b, mode == "parallel", false, func(i int, _ uint64) bool { _, ok := m[lookups[i]]; return !ok })
+		}})
+	}
+	return out
+}
+
+// run calls op over a fixed random permutation of key indexes, serially
+// or under RunParallel (each goroutine from its own offset); fresh selects
+// the FreshKeys pool instead of the live keys. It reports the share of
+// reads that missed as "miss%": a cache that drops or has not yet applied
+// writes looks faster than it is.
+func run(b *testing.B, parallel, fresh bool, op func(i int, rng uint64) (miss bool)) {
+	n := LiveKeys
+	if fresh {
+		n = FreshKeys
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	var misses atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(1)) * 7919
-		for pb.Next() {
-			if !op(keys[i%len(keys)]) {
-				b.Error("miss on a live key")
-				return
+	if !parallel {
+		for j := range b.N {
+			if op(order[j%n], uint64(j)*0x9e3779b97f4a7c15>>32) {
+				misses.Add(1)
 			}
-			i++
 		}
-	})
+	} else {
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			j := int(next.Add(1)) * 7919
+			local := int64(0)
+			for pb.Next() {
+				if op(order[j%n], uint64(j)*0x9e3779b97f4a7c15>>32) {
+					local++
+				}
+				j++
+			}
+			misses.Add(local)
+		})
+	}
+	b.ReportMetric(100*float64(misses.Load())/float64(b.N), "miss%")
 }

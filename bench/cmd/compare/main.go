@@ -1,8 +1,9 @@
 // Command compare runs Switchboard's memory backend and the caches it is
 // compared with on the same workloads, interleaved over several rounds to
-// even out machine noise, and prints the median ns/op of each.
+// even out machine noise, prints the median ns/op (and ops/s, misses) of
+// each and writes them to a results file for cmd/charts.
 //
-//	cd bench && go run ./cmd/compare [-rounds 5] [-benchtime 1s] [-o results.json]
+//	cd bench && go run ./cmd/compare [-rounds 3] [-benchtime 1s] [-o results/compare.json] [-workload get_hit/parallel]
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -29,9 +31,9 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	rounds := fs.Int("rounds", 5, "interleaved rounds; the median is reported")
+	rounds := fs.Int("rounds", 3, "interleaved rounds; the median is reported")
 	benchtime := fs.Duration("benchtime", time.Second, "time per benchmark run")
-	out := fs.String("o", "", "also write the results as JSON to this file")
+	out := fs.String("o", "results/compare.json", "write the results as JSON to this file (\"\" for none)")
 	only := fs.String("workload", "", "run only this workload")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,6 +43,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	results := map[string]map[string][]float64{} // workload -> target -> ns/op per round
+	misses := map[string]map[string]float64{}    // workload -> target -> miss% of the last round
 	var order [][2]string
 	for round := range *rounds {
 		for _, c := range bench.Cases() {
@@ -53,7 +56,9 @@ func run(args []string, stdout io.Writer) error {
 			}
 			if results[c.Workload] == nil {
 				results[c.Workload] = map[string][]float64{}
+				misses[c.Workload] = map[string]float64{}
 			}
+			misses[c.Workload][c.Target] = r.Extra["miss%"]
 			if round == 0 {
 				order = append(order, [2]string{c.Workload, c.Target})
 			}
@@ -62,21 +67,16 @@ func run(args []string, stdout io.Writer) error {
 				float64(r.T.Nanoseconds())/float64(r.N))
 		}
 	}
-	type row struct {
-		Workload string    `json:"workload"`
-		Target   string    `json:"target"`
-		MedianNs float64   `json:"median_ns_per_op"`
-		Rounds   []float64 `json:"rounds_ns_per_op"`
-	}
-	var rows []row
+	var rows []bench.Result
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "workload\ttarget\tmedian ns/op\tmin\tmax\t\n")
+	fmt.Fprintf(tw, "workload\ttarget\tmedian ns/op\tops/s\tmin\tmax\tmiss%%\t\n")
 	for _, o := range order {
 		v := slices.Clone(results[o[0]][o[1]])
 		slices.Sort(v)
 		med := v[len(v)/2]
-		rows = append(rows, row{o[0], o[1], med, results[o[0]][o[1]]})
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t\n", o[0], o[1], med, v[0], v[len(v)-1])
+		rows = append(rows, bench.Result{Workload: o[0], Target: o[1], MedianNs: med, OpsPerSec: 1e9 / med,
+			Rounds: results[o[0]][o[1]], MissPct: misses[o[0]][o[1]]})
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", o[0], o[1], med, 1e9/med, v[0], v[len(v)-1], misses[o[0]][o[1]])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -84,8 +84,13 @@ func run(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\n%s, GOMAXPROCS=%d, %s, %d rounds of %v, %d live keys\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, bench.LiveKeys)
 	if *out != "" {
-		data, err := json.MarshalIndent(rows, "", "  ")
+		res := bench.Results{Go: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), Arch: runtime.GOARCH,
+			Rounds: *rounds, Benchtime: benchtime.String(), LiveKeys: bench.LiveKeys, Rows: rows}
+		data, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return err
 		}
 		return os.WriteFile(*out, append(data, '\n'), 0o644)
