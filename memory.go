@@ -37,8 +37,8 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 type memPartitionState struct {
-	mu     biasedLock
-	closed bool
+	mu     biasedLock // its read-mostly and write-hot halves on separate lines
+	closed bool       // read by every lookup, with the read-mostly table fields below
 	memTable
 }
 
