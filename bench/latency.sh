@@ -15,7 +15,9 @@ common=(--duration "$duration" --keys 100000 --thread-ratio 0.3 --mix 10:10:80 -
 "$tmp/switchboard" bench "${common[@]}" --concurrency 8 > bench/results/latency-embedded.json
 
 port=$(free_port)
-"$tmp/switchboard" serve --listen "127.0.0.1:$port" 2>/dev/null &
+# Room for all 100,000 keys (the default capacity is 10,000 per partition).
+printf 'session_manager: { max_entries_per_partition: 100000 }\n' > "$tmp/serve.yaml"
+"$tmp/switchboard" serve --listen "127.0.0.1:$port" --config "$tmp/serve.yaml" 2>/dev/null &
 sleep 1
 "$tmp/switchboard" bench "${common[@]}" --concurrency 64 --server "http://127.0.0.1:$port" > bench/results/latency-server.json
 

@@ -126,14 +126,17 @@ func (c *benchCmd) run(ctx context.Context, args []string) error {
 			progressbar.OptionSetDescription("bench"), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
 	fmt.Fprintf(c.stderr, "preloading %d keys into %s, warming up %v\n", *keys, name, *warmup)
-	start := time.Now()
+	var measuring time.Time // set at the first progress report, when the measured phase has begun
 	summary, err := loadgen.Run(ctx, target, w, loadgen.Options{
 		Concurrency: *concurrency, Duration: *duration, Ops: *ops, Warmup: *warmup,
 		Progress: func(done int64) {
+			if measuring.IsZero() {
+				measuring = time.Now()
+			}
 			if *ops > 0 {
 				_ = bar.Set64(done)
 			} else {
-				_ = bar.Set64(int64(time.Since(start).Seconds() * 10))
+				_ = bar.Set64(int64(time.Since(measuring).Seconds() * 10))
 			}
 		},
 	})
