@@ -76,23 +76,17 @@ var makers = []struct {
 	name string
 	make func(k keys) target
 }{
-	{"switchboard", func(k keys) target {
-		// Capacity is per partition: LiveKeys spread over the partitions,
-		// with 2% headroom for their uneven shares.
-		perPartition := LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
-		m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: perPartition, TTL: TTL})
-		if err != nil {
-			panic(err)
-		}
+	{"switchboard", func(k keys) target { return newSwitchboard(k).target }},
+	{"switchboard Resolve", func(k keys) target {
+		// The same Manager, reading with Resolve (state hits) instead of Get.
+		t := newSwitchboard(k)
+		m := t.manager
 		ctx := context.Background()
-		r := Route(1)
-		return target{
-			load:   func(i int) { _ = m.Set(ctx, k.stored[i], r) },
-			get:    func(i int) bool { _, err := m.Get(ctx, k.lookups[i]); return err == nil },
-			set:    func(i int) { _ = m.Set(ctx, k.lookups[i], r) },
-			setNew: func(i int) { _ = m.Set(ctx, k.fresh[i], r) },
-			close:  func() { _ = m.Close() },
+		t.get = func(i int) bool {
+			res, err := m.Resolve(ctx, k.lookups[i])
+			return err == nil && res.Source == switchboard.SourceStateHit
 		}
+		return t.target
 	}},
 	{"otter", func(k keys) target {
 		c := otter.Must(&otter.Options[switchboard.SessionKey, switchboard.Route]{
@@ -152,6 +146,31 @@ var makers = []struct {
 			close:  c.Stop,
 		}
 	}},
+}
+
+// switchboardTarget is the Manager target, with the Manager for variants.
+type switchboardTarget struct {
+	target
+	manager *switchboard.Manager
+}
+
+func newSwitchboard(k keys) switchboardTarget {
+	// Capacity is per partition: LiveKeys spread over the partitions, with
+	// 2% headroom for their uneven shares.
+	perPartition := LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
+	m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: perPartition, TTL: TTL})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	r := Route(1)
+	return switchboardTarget{manager: m, target: target{
+		load:   func(i int) { _ = m.Set(ctx, k.stored[i], r) },
+		get:    func(i int) bool { _, err := m.Get(ctx, k.lookups[i]); return err == nil },
+		set:    func(i int) { _ = m.Set(ctx, k.lookups[i], r) },
+		setNew: func(i int) { _ = m.Set(ctx, k.fresh[i], r) },
+		close:  func() { _ = m.Close() },
+	}}
 }
 
 // Cases returns every comparison: get hit, overwrite set, a 90/10 get/set
