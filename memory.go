@@ -16,11 +16,13 @@ import (
 // a cache line), a hash index from the key hash the Manager computed to a
 // slot, and the records in fixed-size chunks of slots threaded on an
 // intrusive least-recently-written list. Get, Set, eviction and Delete are
-// O(1); hits take only a read lock and allocate nothing (unless the route
-// has Meta, which is copied for the caller). Expired records are deleted
-// when read and by Prune, which scans the partition under its lock. Memory
-// is proportional to the live records: overwriting a key reuses its slot,
-// and freed slots are reused before new ones are made.
+// O(1). Lookups take the partition's reader-biased lock (see biasedLock):
+// while the partition is read-mostly, a hit writes nothing shared between
+// cores, and it allocates nothing (unless the route has Meta, which is
+// copied for the caller). Expired records are deleted when read and by
+// Prune, which scans the partition under its lock. Memory is proportional to
+// the live records: overwriting a key reuses its slot, and freed slots are
+// reused before new ones are made.
 //
 // A MemoryStore serves one Manager. Use NewMemoryStore and WithStore only
 // to keep a handle on it; New creates one by itself.
@@ -150,7 +152,7 @@ func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires 
 	return evicted, p.size, nil
 }
 
-// resolveHit is the read-locked first look of Resolve, for the Manager's
+// resolveHit is the read-locked (shared) first look of Resolve, for the Manager's
 // fast path: when key has a record fresh at now it copies its route to *r
 // and reports true.
 func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, r *Route) (hit bool, size int, err error) {

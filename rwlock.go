@@ -17,9 +17,9 @@ import (
 //   - A writer takes the underlying mutex; if the bias is on it turns it
 //     off and waits for the announced readers to leave (revocation).
 //   - A reader on the slow path turns the bias back on, while it holds the
-//     read lock, once inhibitReads reads of its slot have taken the slow
-//     path since the last revocation, so that write-heavy phases stay on
-//     the plain RWMutex and revocations stay rare. (BRAVO measures the
+//     mutex, once inhibitReads reads of its slot have taken the slow path
+//     since the last revocation, so that write-heavy phases stay on the
+//     plain mutex and revocations stay rare. (BRAVO measures the
 //     inhibition in time; counting reads in the reader's own slot needs no
 //     clock and no shared write on the read path.)
 //
@@ -98,7 +98,7 @@ func (l *biasedLock) rlockFast(tok *readerToken) bool {
 	}
 	l.mu.Lock()
 	if !l.bias.Load() && l.slots[tok.slot%len(l.slots)].inhibit.Add(-1) <= 0 {
-		l.bias.Store(true) // under the read lock: no writer is inside
+		l.bias.Store(true) // under the mutex: no writer is inside
 	}
 	return false
 }
