@@ -347,15 +347,50 @@ func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatu
 	defer cancel()
 	st := switchboard.StoreStatus{Owner: s.owner(ctx, keys[0])}
 	var n int64
+	var laddr string
 	if err := s.bounded(ctx, func(ctx context.Context) error {
-		var err error
-		n, err = s.client.ZCard(ctx, keys[0]).Result()
-		return err
+		if st.Owner != failoverAddr {
+			var err error
+			n, err = s.client.ZCard(ctx, keys[0]).Result()
+			return err
+		}
+		// A Sentinel-backed client does not say which master it talks to;
+		// the master does (CLIENT INFO's laddr), in the same round trip.
+		var card *redis.IntCmd
+		var info *redis.Cmd
+		if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			card = p.ZCard(ctx, keys[0])
+			info = p.Do(ctx, "CLIENT", "INFO")
+			return nil
+		}); err != nil {
+			return err
+		}
+		n = card.Val()
+		text, _ := info.Text()
+		laddr = fieldOf(text, "laddr")
+		return nil
 	}); err != nil {
 		return st, nil // unreachable: Available stays false
 	}
+	if laddr != "" {
+		st.Owner = laddr
+	}
 	st.Available, st.Entries = true, int(n)
 	return st, nil
+}
+
+// failoverAddr is what a Sentinel-backed *redis.Client reports as its
+// address.
+const failoverAddr = "FailoverClient"
+
+// fieldOf returns the value of name in a "k=v k=v" line.
+func fieldOf(line, name string) string {
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }
 
 // owner returns the address of the node serving key.

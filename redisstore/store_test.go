@@ -231,3 +231,29 @@ func TestRedisExpiresRecords(t *testing.T) {
 		t.Fatalf("Redis expiry of the record = %v, want about 1m30s", ttl)
 	}
 }
+
+// TestConformanceSentinel runs the suite through a Sentinel-backed client
+// (redis.NewFailoverClient), as a Sentinel deployment uses it.
+func TestConformanceSentinel(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: s.MasterName, SentinelAddrs: []string{s.Sentinel.Addr},
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+		MaxRetries: 1, ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "owner"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := switchboard.New(switchboard.Config{PartitionCount: 2}, switchboard.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ps, err := m.PartitionStatus(context.Background(), 0)
+	if err != nil || !ps.Available || ps.Owner != s.Master.Addr {
+		t.Fatalf("PartitionStatus through Sentinel = %+v, %v; want the master %s as owner", ps, err, s.Master.Addr)
+	}
+}

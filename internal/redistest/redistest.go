@@ -252,3 +252,43 @@ func (c *Cluster) WaitOK(tb testing.TB) {
 		}
 	}
 }
+
+// Sentinel is a master watched by one Redis Sentinel.
+type Sentinel struct {
+	Master     *Server
+	Sentinel   *Server
+	MasterName string
+}
+
+// StartSentinel starts a master and a Sentinel monitoring it under the name
+// "mymaster" (quorum 1), and waits until the Sentinel reports the master.
+func StartSentinel(tb testing.TB) *Sentinel {
+	tb.Helper()
+	bin := binary(tb)
+	master := start(tb, bin)
+	dir := tb.TempDir()
+	port := freePort(tb)
+	conf := filepath.Join(dir, "sentinel.conf")
+	content := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n", port, dir, master.Port)
+	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir,
+		args: []string{conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"), "--daemonize", "no"}}
+	if err := s.launch(bin); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Kill)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		reply, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+		if err == nil || strings.Contains(fmt.Sprint(err), "unexpected reply \"*2\"") {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("sentinel on %s does not know the master: %v %q", s.Addr, err, reply)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Sentinel{Master: master, Sentinel: s, MasterName: "mymaster"}
+}
