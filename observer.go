@@ -57,7 +57,7 @@ const (
 // EvictionReason says why records were evicted.
 type EvictionReason string
 
-// EvictionCapacity: the partition was over MaxEntriesPerPartition.
+// EvictionCapacity means the partition was over MaxEntriesPerPartition.
 const EvictionCapacity EvictionReason = "capacity"
 
 // Event is one telemetry event. Fields that do not apply to a Kind are zero.
