@@ -105,11 +105,9 @@ func (s *MemoryStore) get(key *StoreKey, enc []byte, now int64, rec *Record) err
 	if err != nil {
 		return err
 	}
-	tok := s.tokens.get()
-	fast := p.mu.rlockFast(tok)
+	tok, fast := s.rlock(p)
 	state := p.lookFresh(key, enc, now, rec)
-	p.mu.runlockFast(tok, fast)
-	s.tokens.put(tok)
+	s.runlock(p, tok, fast)
 	if state != lookExpired {
 		return state.err()
 	}
@@ -160,23 +158,30 @@ func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, r *Route)
 	if err != nil {
 		return false, 0, err
 	}
-	tok := s.tokens.get()
-	fast := p.mu.rlockFast(tok)
-	var state lookState
-	if !p.closed {
-		if _, slot := p.find(key.Hash, key.Key, enc); slot != noSlot {
-			if e := p.at(slot); now < e.expires {
-				*r = e.route.Clone()
-				state = lookFresh
-			}
-		}
-	} else {
-		state = lookClosed
+	tok, fast := s.rlock(p)
+	defer s.runlock(p, tok, fast)
+	if p.closed {
+		return false, 0, ErrClosed
 	}
-	size = p.size
+	if _, slot := p.find(key.Hash, key.Key, enc); slot != noSlot {
+		if e := p.at(slot); now < e.expires {
+			*r = e.route.Clone()
+			return true, p.size, nil
+		}
+	}
+	return false, p.size, nil
+}
+
+// rlock read-locks p for a lookup, through a reader token (see biasedLock);
+// runlock undoes it.
+func (s *MemoryStore) rlock(p *memPartitionState) (*readerToken, bool) {
+	tok := s.tokens.get()
+	return tok, p.mu.rlockFast(tok)
+}
+
+func (s *MemoryStore) runlock(p *memPartitionState, tok *readerToken, fast bool) {
 	p.mu.runlockFast(tok, fast)
 	s.tokens.put(tok)
-	return state == lookFresh, size, state.err()
 }
 
 // lookState is the outcome of a read-locked look at one key.
@@ -231,12 +236,10 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 
 	// The hit path needs only the read lock.
 	var res ResolveResult
-	tok := s.tokens.get()
-	fast := p.mu.rlockFast(tok)
+	tok, fast := s.rlock(p)
 	state := p.lookFresh(&req.Key, nil, t, &res.Record)
 	res.Size = p.size
-	p.mu.runlockFast(tok, fast)
-	s.tokens.put(tok)
+	s.runlock(p, tok, fast)
 	switch state {
 	case lookFresh:
 		res.Source = SourceStateHit
