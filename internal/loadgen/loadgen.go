@@ -299,8 +299,11 @@ func Run(ctx context.Context, target switchboard.Router, w Workload, opts Option
 		wg.Go(func() {
 			st := w.Stream(n)
 			for runCtx.Err() == nil {
+				// With an operation budget each worker claims its operation
+				// first and stops when the budget is spent; nothing is
+				// cancelled, so an operation that claimed the last slot
+				// always completes and is counted.
 				if opts.Ops > 0 && done.Add(1) > opts.Ops {
-					cancel()
 					return
 				}
 				if opts.Ops <= 0 {
