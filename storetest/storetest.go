@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -905,22 +906,34 @@ func testEvents(t *testing.T, newStore Factory) {
 	}
 }
 
-// testConcurrent mixes every operation from many goroutines on overlapping
-// keys and then checks the invariants: every read returns a route some
-// writer wrote for that key, no partition exceeds its capacity, and each
-// partition's size equals the keys that can still be read from it.
-func testConcurrent(t *testing.T, newStore Factory) {
+func testConcurrent(t *testing.T, newStore Factory) { concurrent(t, newStore, 16, 300) }
+
+// Stress runs the suite's concurrency rule (Run's "Concurrent" subtest) at
+// the given scale: workers goroutines doing opsPerWorker operations each.
+// Run keeps the scale small so network backends stay quick; a backend with
+// locking of its own calls Stress with many more operations under -race.
+func Stress(t *testing.T, newStore Factory, workers, opsPerWorker int) {
+	t.Helper()
+	concurrent(t, newStore, workers, opsPerWorker)
+}
+
+// concurrent mixes every operation from many goroutines on overlapping keys
+// while the clock moves past TTLs, and checks the invariants: every read
+// returns a route some writer wrote for that key, no event ever reports a
+// partition above its capacity, and after a final prune each partition's
+// size equals the keys that can still be read from it.
+func concurrent(t *testing.T, newStore Factory, workers, ops int) {
 	const (
-		workers  = 16
-		ops      = 300
-		rooms    = 12
-		capacity = 8
-		parts    = 3
+		rooms    = 40
+		capacity = 16
+		parts    = 4
 	)
-	e := newEnv(t, newStore, switchboard.Config{PartitionCount: parts, MaxEntriesPerPartition: capacity, TTL: time.Hour})
+	e := newEnv(t, newStore, switchboard.Config{PartitionCount: parts, MaxEntriesPerPartition: capacity, TTL: time.Second})
 	var keys []switchboard.SessionKey
 	for r := range rooms {
-		keys = append(keys, key(fmt.Sprintf("room_%d", r), ""), key(fmt.Sprintf("room_%d", r), "t"))
+		for _, th := range []string{"", "a", "b"} {
+			keys = append(keys, key(fmt.Sprintf("room_%d", r), th))
+		}
 	}
 	// A route's ExternalRoomID names the key it was written for, so a read
 	// can tell whether it got another key's route. A thread key may also
@@ -933,29 +946,32 @@ func testConcurrent(t *testing.T, newStore Factory) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for i := range ops {
-				k := keys[(w*7+i*13)%len(keys)]
+				k := keys[rng.IntN(len(keys))]
 				var err error
-				switch i % 6 {
-				case 0, 1:
+				switch op := rng.IntN(100); {
+				case op < 30:
 					err = e.m.Set(e.ctx, k, route(fmt.Sprintf("%s#%d.%d", k, w, i)))
-				case 2:
+				case op < 55:
 					var rec switchboard.Record
 					if rec, err = e.m.Get(e.ctx, k); err == nil && !wroteFor(rec.Route.ExternalRoomID, k) {
 						err = fmt.Errorf("Get(%v) returned %q", k, rec.Route.ExternalRoomID)
 					}
-				case 3:
+				case op < 90:
 					var res switchboard.Resolution
 					res, err = e.m.Resolve(e.ctx, k, route(fmt.Sprintf("%s#fb%d", k, w)))
 					if err == nil && !wroteFor(res.ExternalRoomID, k) {
 						err = fmt.Errorf("Resolve(%v) returned %q from %s", k, res.ExternalRoomID, res.Source)
 					}
-				case 4:
+				case op < 95:
 					err = e.m.Delete(e.ctx, k)
-				case 5:
+				case op < 97:
 					_, err = e.m.Prune(e.ctx)
+				default:
+					e.clock.Advance(100 * time.Millisecond)
 				}
-				if err != nil && !errors.Is(err, switchboard.ErrNotFound) {
+				if err != nil && !errors.Is(err, switchboard.ErrNotFound) && !errors.Is(err, switchboard.ErrExpired) {
 					errc <- err
 					return
 				}
@@ -966,6 +982,14 @@ func testConcurrent(t *testing.T, newStore Factory) {
 	close(errc)
 	for err := range errc {
 		t.Error(err)
+	}
+	for _, ev := range e.obs.take() {
+		if ev.Size > capacity {
+			t.Errorf("%s event reported partition %d at %d records, capacity %d", ev.Kind, ev.Partition, ev.Size, capacity)
+		}
+	}
+	if _, err := e.m.Prune(e.ctx); err != nil {
+		t.Fatal(err)
 	}
 	readable := map[int]int{}
 	for _, k := range keys {
