@@ -4,38 +4,15 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/internal/benchdata"
 )
 
-// The benchmark workload: liveKeys stored session keys of four short
-// strings, looked up through copies whose string memory is distinct from
-// the stored keys' (as keys decoded from a request are).
-const liveKeys = 100_000
-
-func benchKey(i int) switchboard.SessionKey {
-	return switchboard.SessionKey{
-		ChannelType: [...]string{"telegram", "slack", "discord", "matrix"}[i%4],
-		BridgeID:    fmt.Sprintf("bot_%d", i%16),
-		RoomID:      fmt.Sprintf("room_%d", i/4),
-		ThreadID:    fmt.Sprintf("th_%d", i%4),
-	}
-}
-
-func cloneKey(k switchboard.SessionKey) switchboard.SessionKey {
-	return switchboard.SessionKey{ChannelType: strings.Clone(k.ChannelType), BridgeID: strings.Clone(k.BridgeID),
-		RoomID: strings.Clone(k.RoomID), ThreadID: strings.Clone(k.ThreadID)}
-}
-
-func benchRoute(i int) switchboard.Route {
-	return switchboard.Route{ExternalRoomID: fmt.Sprintf("-100%d", i), ChannelType: "telegram", BridgeID: "bot"}
-}
-
-// benchManager returns a Manager holding liveKeys records and lookup copies
+// benchManager returns a Manager holding benchdata.LiveKeys records and lookup copies
 // of their keys.
 func benchManager(b *testing.B, cfg switchboard.Config) (*switchboard.Manager, []switchboard.SessionKey) {
 	b.Helper()
@@ -48,13 +25,13 @@ func benchManager(b *testing.B, cfg switchboard.Config) (*switchboard.Manager, [
 	}
 	b.Cleanup(func() { _ = m.Close() })
 	ctx := context.Background()
-	lookups := make([]switchboard.SessionKey, liveKeys)
+	lookups := make([]switchboard.SessionKey, benchdata.LiveKeys)
 	for i := range lookups {
-		k := benchKey(i)
-		if err := m.Set(ctx, k, benchRoute(i)); err != nil {
+		k := benchdata.Key(i)
+		if err := m.Set(ctx, k, benchdata.Route(i)); err != nil {
 			b.Fatal(err)
 		}
-		lookups[i] = cloneKey(k)
+		lookups[i] = benchdata.Clone(k)
 	}
 	runtime.GC()
 	return m, lookups
@@ -64,7 +41,7 @@ func benchManager(b *testing.B, cfg switchboard.Config) (*switchboard.Manager, [
 func freshKeys(n int, thread bool) []switchboard.SessionKey {
 	out := make([]switchboard.SessionKey, n)
 	for i := range out {
-		k := benchKey(i % liveKeys)
+		k := benchdata.Key(i % benchdata.LiveKeys)
 		if thread {
 			k.ThreadID = fmt.Sprintf("new_%d", i)
 		} else {
@@ -115,7 +92,7 @@ func BenchmarkManager_Get(b *testing.B) {
 
 func BenchmarkManager_Resolve(b *testing.B) {
 	ctx := context.Background()
-	fb := benchRoute(-1)
+	fb := benchdata.Route(-1)
 	b.Run("state_hit", func(b *testing.B) {
 		m, keys := benchManager(b, switchboard.Config{})
 		run(b, keys, func(k switchboard.SessionKey) error {
@@ -137,8 +114,8 @@ func BenchmarkManager_Resolve(b *testing.B) {
 			for _, mode := range []string{"serial", "parallel"} {
 				b.Run(mode, func(b *testing.B) {
 					m, _ := benchManager(b, switchboard.Config{})
-					for i := range liveKeys { // room-scope records to fall back to
-						if err := m.Set(ctx, benchKey(i).RoomScope(), benchRoute(i)); err != nil {
+					for i := range benchdata.LiveKeys { // room-scope records to fall back to
+						if err := m.Set(ctx, benchdata.Key(i).RoomScope(), benchdata.Route(i)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -159,7 +136,7 @@ func BenchmarkManager_Resolve(b *testing.B) {
 	}
 	b.Run("miss", func(b *testing.B) {
 		m, _ := benchManager(b, switchboard.Config{})
-		keys := freshKeys(liveKeys, false)
+		keys := freshKeys(benchdata.LiveKeys, false)
 		run(b, keys, func(k switchboard.SessionKey) error {
 			if _, err := m.Resolve(ctx, k); err != switchboard.ErrNoRoute {
 				return fmt.Errorf("err = %v, want ErrNoRoute", err)
@@ -195,7 +172,7 @@ func BenchmarkManager_Set(b *testing.B) {
 	ctx := context.Background()
 	b.Run("overwrite", func(b *testing.B) {
 		m, keys := benchManager(b, switchboard.Config{})
-		r := benchRoute(1)
+		r := benchdata.Route(1)
 		run(b, keys, func(k switchboard.SessionKey) error { return m.Set(ctx, k, r) })
 	})
 	b.Run("new_key", func(b *testing.B) {
@@ -203,7 +180,7 @@ func BenchmarkManager_Set(b *testing.B) {
 			b.Run(mode, func(b *testing.B) {
 				m, _ := benchManager(b, switchboard.Config{})
 				keys := freshKeys(b.N, true)
-				r := benchRoute(1)
+				r := benchdata.Route(1)
 				b.ReportAllocs()
 				b.ResetTimer()
 				runOnce(b, mode, keys, func(k switchboard.SessionKey) error { return m.Set(ctx, k, r) })
@@ -214,10 +191,10 @@ func BenchmarkManager_Set(b *testing.B) {
 		// Full partitions: every Set of a new key evicts the oldest record.
 		for _, mode := range []string{"serial", "parallel"} {
 			b.Run(mode, func(b *testing.B) {
-				cfg := switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: liveKeys / 8}
+				cfg := switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: benchdata.LiveKeys / 8}
 				m, _ := benchManager(b, cfg)
 				keys := freshKeys(b.N, true)
-				r := benchRoute(1)
+				r := benchdata.Route(1)
 				b.ReportAllocs()
 				b.ResetTimer()
 				runOnce(b, mode, keys, func(k switchboard.SessionKey) error { return m.Set(ctx, k, r) })
@@ -226,7 +203,7 @@ func BenchmarkManager_Set(b *testing.B) {
 	})
 	b.Run("with_meta", func(b *testing.B) {
 		m, keys := benchManager(b, switchboard.Config{})
-		r := benchRoute(1)
+		r := benchdata.Route(1)
 		r.Meta = map[string]string{"lang": "de", "tier": "gold"}
 		run(b, keys, func(k switchboard.SessionKey) error { return m.Set(ctx, k, r) })
 	})
@@ -234,11 +211,11 @@ func BenchmarkManager_Set(b *testing.B) {
 
 func BenchmarkManager_Delete(b *testing.B) {
 	// Each op deletes one of b.N records stored beforehand, next to the
-	// liveKeys workload.
+	// benchdata.LiveKeys workload.
 	ctx := context.Background()
 	m, _ := benchManager(b, switchboard.Config{})
 	keys := freshKeys(b.N, true)
-	r := benchRoute(1)
+	r := benchdata.Route(1)
 	for _, k := range keys {
 		if err := m.Set(ctx, k, r); err != nil {
 			b.Fatal(err)
@@ -254,7 +231,7 @@ func BenchmarkManager_Delete(b *testing.B) {
 }
 
 func BenchmarkManager_Prune(b *testing.B) {
-	// One full prune pass over liveKeys records of which none has expired:
+	// One full prune pass over benchdata.LiveKeys records of which none has expired:
 	// the cost of the background scan.
 	ctx := context.Background()
 	m, _ := benchManager(b, switchboard.Config{})
@@ -265,7 +242,7 @@ func BenchmarkManager_Prune(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/liveKeys, "ns/record")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchdata.LiveKeys, "ns/record")
 }
 
 // BenchmarkMemoryPerRecord stores 1,000,000 records and reports the heap
@@ -283,8 +260,8 @@ func memoryPerRecord(tb testing.TB, n int) float64 {
 	keys := make([]switchboard.SessionKey, n)
 	routes := make([]switchboard.Route, n)
 	for i := range keys {
-		keys[i] = benchKey(i)
-		routes[i] = benchRoute(i)
+		keys[i] = benchdata.Key(i)
+		routes[i] = benchdata.Route(i)
 	}
 	heap := func() uint64 {
 		runtime.GC()

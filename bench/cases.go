@@ -1,3 +1,11 @@
+// Package bench compares Switchboard's memory backend with general-purpose
+// Go caches on the same workload (the keys of internal/benchdata, which the
+// library's own benchmarks use too). It is its own module so that the
+// library does not depend on the caches it is measured against.
+//
+// Run everything and print the side-by-side table:
+//
+//	cd bench && go test -run '^$' -bench . -benchmem
 package bench
 
 import (
@@ -14,6 +22,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/internal/benchdata"
 )
 
 // A Case is one workload on one target, runnable as a benchmark.
@@ -29,7 +38,7 @@ const TTL = 30 * time.Minute
 // FreshKeys is the size of the pool of never-stored keys the eviction
 // workload cycles through (ten times the capacity, so a key comes back
 // long after it was evicted).
-const FreshKeys = 10 * LiveKeys
+const FreshKeys = 10 * benchdata.LiveKeys
 
 // target is one implementation, holding its own form of the workload's
 // keys: the stored ones, the lookup copies and the fresh ones.
@@ -52,12 +61,12 @@ type keys struct {
 // sharedKeys builds the keys once per process: every benchmark run reads
 // them and none changes them.
 var sharedKeys = sync.OnceValue(func() keys {
-	k := keys{stored: make([]switchboard.SessionKey, LiveKeys), lookups: Lookups(LiveKeys), fresh: make([]switchboard.SessionKey, FreshKeys)}
+	k := keys{stored: make([]switchboard.SessionKey, benchdata.LiveKeys), lookups: benchdata.Lookups(benchdata.LiveKeys), fresh: make([]switchboard.SessionKey, FreshKeys)}
 	for i := range k.stored {
-		k.stored[i] = Key(i)
+		k.stored[i] = benchdata.Key(i)
 	}
 	for i := range k.fresh {
-		k.fresh[i] = Key(LiveKeys + i)
+		k.fresh[i] = benchdata.Key(benchdata.LiveKeys + i)
 	}
 	k.storedStr, k.lookupStr, k.freshStr = strs(k.stored), strs(k.lookups), strs(k.fresh)
 	return k
@@ -71,7 +80,7 @@ func strs(ks []switchboard.SessionKey) []string {
 	return out
 }
 
-// The targets, each holding at most LiveKeys entries.
+// The targets, each holding at most benchdata.LiveKeys entries.
 var makers = []struct {
 	name string
 	make func(k keys) target
@@ -90,8 +99,8 @@ var makers = []struct {
 	}},
 	{"otter", func(k keys) target {
 		c := otter.Must(&otter.Options[switchboard.SessionKey, switchboard.Route]{
-			MaximumSize: LiveKeys, ExpiryCalculator: otter.ExpiryWriting[switchboard.SessionKey, switchboard.Route](TTL)})
-		r := Route(1)
+			MaximumSize: benchdata.LiveKeys, ExpiryCalculator: otter.ExpiryWriting[switchboard.SessionKey, switchboard.Route](TTL)})
+		r := benchdata.Route(1)
 		return target{
 			load:   func(i int) { c.Set(k.stored[i], r) },
 			get:    func(i int) bool { _, ok := c.GetIfPresent(k.lookups[i]); return ok },
@@ -104,11 +113,11 @@ var makers = []struct {
 		// Ristretto keys are strings (it cannot key by a struct); the
 		// string forms are computed once, outside the measurement.
 		c, err := ristretto.NewCache(&ristretto.Config[string, switchboard.Route]{
-			NumCounters: 10 * LiveKeys, MaxCost: LiveKeys, BufferItems: 64, IgnoreInternalCost: true})
+			NumCounters: 10 * benchdata.LiveKeys, MaxCost: benchdata.LiveKeys, BufferItems: 64, IgnoreInternalCost: true})
 		if err != nil {
 			panic(err)
 		}
-		r := Route(1)
+		r := benchdata.Route(1)
 		return target{
 			load: func(i int) {
 				c.SetWithTTL(k.storedStr[i], r, 1, TTL)
@@ -123,8 +132,8 @@ var makers = []struct {
 		}
 	}},
 	{"golang-lru/expirable", func(k keys) target {
-		c := expirable.NewLRU[switchboard.SessionKey, switchboard.Route](LiveKeys, nil, TTL)
-		r := Route(1)
+		c := expirable.NewLRU[switchboard.SessionKey, switchboard.Route](benchdata.LiveKeys, nil, TTL)
+		r := benchdata.Route(1)
 		return target{
 			load:   func(i int) { c.Add(k.stored[i], r) },
 			get:    func(i int) bool { _, ok := c.Get(k.lookups[i]); return ok },
@@ -135,9 +144,9 @@ var makers = []struct {
 	}},
 	{"ttlcache", func(k keys) target {
 		c := ttlcache.New(ttlcache.WithTTL[switchboard.SessionKey, switchboard.Route](TTL),
-			ttlcache.WithCapacity[switchboard.SessionKey, switchboard.Route](LiveKeys),
+			ttlcache.WithCapacity[switchboard.SessionKey, switchboard.Route](benchdata.LiveKeys),
 			ttlcache.WithDisableTouchOnHit[switchboard.SessionKey, switchboard.Route]())
-		r := Route(1)
+		r := benchdata.Route(1)
 		return target{
 			load:   func(i int) { c.Set(k.stored[i], r, ttlcache.DefaultTTL) },
 			get:    func(i int) bool { return c.Get(k.lookups[i]) != nil },
@@ -155,15 +164,15 @@ type switchboardTarget struct {
 }
 
 func newSwitchboard(k keys) switchboardTarget {
-	// Capacity is per partition: LiveKeys spread over the partitions, with
+	// Capacity is per partition: benchdata.LiveKeys spread over the partitions, with
 	// 2% headroom for their uneven shares.
-	perPartition := LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
+	perPartition := benchdata.LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
 	m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: perPartition, TTL: TTL})
 	if err != nil {
 		panic(err)
 	}
 	ctx := context.Background()
-	r := Route(1)
+	r := benchdata.Route(1)
 	return switchboardTarget{manager: m, target: target{
 		load:   func(i int) { _ = m.Set(ctx, k.stored[i], r) },
 		get:    func(i int) bool { _, err := m.Get(ctx, k.lookups[i]); return err == nil },
@@ -202,7 +211,7 @@ func Cases() []Case {
 					k := sharedKeys()
 					t := mk.make(k)
 					defer t.close()
-					for i := range LiveKeys {
+					for i := range benchdata.LiveKeys {
 						t.load(i)
 					}
 					time.Sleep(10 * time.Millisecond) // let buffered caches (ristretto) apply their writes
@@ -214,10 +223,10 @@ func Cases() []Case {
 	for _, mode := range []string{"serial", "parallel"} {
 		out = append(out, Case{"get_hit/" + mode, "map (unlocked floor)", func(b *testing.B) {
 			m := map[switchboard.SessionKey]switchboard.Route{}
-			for i := range LiveKeys {
-				m[Key(i)] = Route(i)
+			for i := range benchdata.LiveKeys {
+				m[benchdata.Key(i)] = benchdata.Route(i)
 			}
-			lookups := Lookups(LiveKeys)
+			lookups := benchdata.Lookups(benchdata.LiveKeys)
 			run(b, mode == "parallel", false, func(i int, _ uint64) bool { _, ok := m[lookups[i]]; return !ok })
 		}})
 	}
@@ -230,7 +239,7 @@ func Cases() []Case {
 // reads that missed as "miss%": a cache that drops or has not yet applied
 // writes looks faster than it is.
 func run(b *testing.B, parallel, fresh bool, op func(i int, rng uint64) (miss bool)) {
-	n := LiveKeys
+	n := benchdata.LiveKeys
 	if fresh {
 		n = FreshKeys
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/bench"
+	"github.com/switchboard-go/switchboard/internal/benchdata"
 )
 
 func main() {
@@ -82,10 +83,10 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n%s, GOMAXPROCS=%d, %s, %d rounds of %v, %d live keys\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, bench.LiveKeys)
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, benchdata.LiveKeys)
 	if *out != "" {
 		res := bench.Results{Go: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), Arch: runtime.GOARCH,
-			Rounds: *rounds, Benchtime: benchtime.String(), LiveKeys: bench.LiveKeys, Rows: rows}
+			Rounds: *rounds, Benchtime: benchtime.String(), LiveKeys: benchdata.LiveKeys, Rows: rows}
 		data, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
 			return err

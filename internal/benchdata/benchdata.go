@@ -1,11 +1,8 @@
-// Package bench compares Switchboard's memory backend with general-purpose
-// Go caches on the same workload. It is its own module so that the library
-// does not depend on the caches it is measured against.
-//
-// Run everything and print the side-by-side table:
-//
-//	cd bench && go test -run '^$' -bench . -benchmem
-package bench
+// Package benchdata is the benchmark workload's data: session keys of four
+// short strings, their routes, and lookup copies of the keys. The library's
+// own benchmarks and the bench module's comparison with other caches both
+// use it, so their numbers are measured on the same keys.
+package benchdata
 
 import (
 	"fmt"
@@ -32,14 +29,18 @@ func Route(i int) switchboard.Route {
 	return switchboard.Route{ExternalRoomID: fmt.Sprintf("-100%d", i), ChannelType: "telegram", BridgeID: "bot"}
 }
 
-// Lookups returns copies of the first n keys whose strings share no memory
-// with the stored ones, as keys decoded from a request would.
+// Clone returns a copy of k whose strings share no memory with k's, as a
+// key decoded from a request would.
+func Clone(k switchboard.SessionKey) switchboard.SessionKey {
+	return switchboard.SessionKey{ChannelType: strings.Clone(k.ChannelType), BridgeID: strings.Clone(k.BridgeID),
+		RoomID: strings.Clone(k.RoomID), ThreadID: strings.Clone(k.ThreadID)}
+}
+
+// Lookups returns Clone copies of the first n keys.
 func Lookups(n int) []switchboard.SessionKey {
 	out := make([]switchboard.SessionKey, n)
 	for i := range out {
-		k := Key(i)
-		out[i] = switchboard.SessionKey{ChannelType: strings.Clone(k.ChannelType), BridgeID: strings.Clone(k.BridgeID),
-			RoomID: strings.Clone(k.RoomID), ThreadID: strings.Clone(k.ThreadID)}
+		out[i] = Clone(Key(i))
 	}
 	return out
 }
