@@ -29,15 +29,7 @@ func BenchmarkRedis(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = c.Close() })
 			ctx := context.Background()
-			st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := switchboard.New(switchboard.Config{PartitionCount: 16, MaxEntriesPerPartition: 100_000}, switchboard.WithStore(st))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = m.Close() })
+			m := newManager(b, c, redisstore.Options{KeyPrefix: "bench"}, switchboard.Config{PartitionCount: 16, MaxEntriesPerPartition: 100_000})
 			const keys = 10_000
 			key := func(i int) switchboard.SessionKey {
 				return switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: fmt.Sprintf("chat_%d", i%keys)}

@@ -20,16 +20,8 @@ import (
 func TestClusterNodeFailure(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	c := clusterClient(t, cl.Addrs())
-	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "fault"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const parts = 12
-	m, err := switchboard.New(switchboard.Config{PartitionCount: parts}, switchboard.WithStore(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newManager(t, c, redisstore.Options{KeyPrefix: "fault"}, switchboard.Config{PartitionCount: parts})
 	ctx := context.Background()
 
 	// One room per partition.

@@ -51,6 +51,22 @@ func newStore(t *testing.T, c redis.UniversalClient) switchboard.Store {
 	return st
 }
 
+// newManager returns a Manager over a redisstore on c; both are closed when
+// the test ends.
+func newManager(tb testing.TB, c redis.UniversalClient, opts redisstore.Options, cfg switchboard.Config) *switchboard.Manager {
+	tb.Helper()
+	st, err := redisstore.New(c, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := switchboard.New(cfg, switchboard.WithStore(st))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
 func TestConformanceStandalone(t *testing.T) {
 	srv := redistest.Start(t)
 	c := standaloneClient(t, srv.Addr, true)
@@ -168,16 +184,7 @@ func TestTwoManagersShareState(t *testing.T) {
 	c := clusterClient(t, redistest.StartCluster(t).Addrs())
 	var ms []*switchboard.Manager
 	for range 2 {
-		st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "shared"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := switchboard.New(switchboard.Config{PartitionCount: 8}, switchboard.WithStore(st))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		ms = append(ms, m)
+		ms = append(ms, newManager(t, c, redisstore.Options{KeyPrefix: "shared"}, switchboard.Config{PartitionCount: 8}))
 	}
 	ctx := context.Background()
 	room := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1"}
@@ -209,15 +216,8 @@ func TestTwoManagersShareState(t *testing.T) {
 func TestRedisExpiresRecords(t *testing.T) {
 	srv := redistest.Start(t)
 	c := standaloneClient(t, srv.Addr, true)
-	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "exp", ExpiryGrace: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := switchboard.New(switchboard.Config{PartitionCount: 1, TTL: 10 * time.Minute}, switchboard.WithStore(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newManager(t, c, redisstore.Options{KeyPrefix: "exp", ExpiryGrace: 30 * time.Second},
+		switchboard.Config{PartitionCount: 1, TTL: 10 * time.Minute})
 	ctx := context.Background()
 	k := switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: "r"}
 	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "x"}, switchboard.WithTTL(time.Minute)); err != nil {
@@ -243,15 +243,7 @@ func TestConformanceSentinel(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
-	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "owner"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := switchboard.New(switchboard.Config{PartitionCount: 2}, switchboard.WithStore(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newManager(t, c, redisstore.Options{KeyPrefix: "owner"}, switchboard.Config{PartitionCount: 2})
 	ps, err := m.PartitionStatus(context.Background(), 0)
 	if err != nil || !ps.Available || ps.Owner != s.Master.Addr {
 		t.Fatalf("PartitionStatus through Sentinel = %+v, %v; want the master %s as owner", ps, err, s.Master.Addr)
