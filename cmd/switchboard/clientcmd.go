@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/client"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 var clientHelp = map[string]string{
@@ -199,7 +200,7 @@ func (c *clientCmd) run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return out.print(map[string]any{"pruned": res.Pruned, "partitions": res.Partitions},
+		return out.print(wire.PruneResult{Pruned: res.Pruned, Partitions: res.Partitions},
 			fmt.Sprintf("pruned %d expired record(s) in %d partition(s)", res.Pruned, res.Partitions))
 	case "partitions":
 		var sts []switchboard.PartitionStatus
@@ -230,8 +231,7 @@ func (c *clientCmd) run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return out.print(map[string]any{"partition_count": cfg.PartitionCount, "ttl_ms": cfg.TTL.Milliseconds(),
-			"max_entries_per_partition": cfg.MaxEntriesPerPartition, "prune_interval_ms": cfg.PruneInterval.Milliseconds()},
+		return out.print(wire.FromConfig(cfg),
 			fmt.Sprintf("partition_count: %d\nttl: %v\nmax_entries_per_partition: %d\nprune_interval: %v",
 				cfg.PartitionCount, cfg.TTL, cfg.MaxEntriesPerPartition, cfg.PruneInterval))
 	}
