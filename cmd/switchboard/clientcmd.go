@@ -183,9 +183,7 @@ func (c *clientCmd) run(ctx context.Context, args []string) error {
 		if res.Stale {
 			text += ", stale"
 		}
-		return out.print(map[string]any{"external_room_id": res.ExternalRoomID, "route": res.Route, "partition": res.Partition,
-			"session_key": res.SessionKey.String(), "source": res.Source, "fallback": res.Fallback, "stale": res.Stale,
-			"fallback_reason": res.FallbackReason}, text+")")
+		return out.print(wire.FromResolution(res), text+")")
 	case "delete":
 		k, err := key()
 		if err != nil {
@@ -218,7 +216,11 @@ func (c *clientCmd) run(ctx context.Context, args []string) error {
 			return err
 		}
 		if out.json {
-			return out.print(sts, "")
+			body := make([]wire.PartitionStatus, len(sts))
+			for i, st := range sts {
+				body[i] = wire.FromPartitionStatus(st)
+			}
+			return out.print(body, "")
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "INDEX\tOWNER\tAVAILABLE\tENTRIES\tCAPACITY")

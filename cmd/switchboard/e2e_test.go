@@ -206,6 +206,7 @@ instances:
 	run(0, `"source": "provided_fallback"`, "resolve", "-o", "json", "--fallback", "C1", "slack:T1:C1")
 	run(0, "INDEX  OWNER", "partitions")
 	run(0, "memory", "partitions", "2")
+	run(0, `"index": 2`, "partitions", "-o", "json", "2") // snake_case, as in the HTTP API
 	run(0, "ttl: 30m0s", "config")
 	run(0, `"ttl_ms": 300000`, "config", "--instance", "sales", "--token", "sales-token", "-o", "json")
 	run(0, "pruned 0 expired record(s) in 4 partition(s)", "prune")
