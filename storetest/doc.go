@@ -13,6 +13,10 @@
 //		})
 //	}
 //
-// The suite uses TTLs of minutes and moves the injected clock, so a backend
-// whose own expiry runs on real time (Redis key expiry) is not raced by it.
+// Stress runs the suite's concurrency rule at a larger scale, for backends
+// whose locking is their own (the memory backend runs it under -race).
+//
+// The suite moves the injected clock, never real time, and a whole run takes
+// seconds, so a backend whose own expiry runs on real time (Redis key expiry,
+// set a grace period past ExpiresAt) is not raced by it.
 package storetest
