@@ -20,23 +20,40 @@ const (
 	coarseIdleAfter  = time.Second
 )
 
-type coarseClock struct {
-	nanos atomic.Int64 // last published wall time, unix nanoseconds
-	used  atomic.Bool  // read since the last tick
-	idle  atomic.Bool  // the ticking goroutine is parked
-	wake  chan struct{}
+// ticker is the coarse clock's source of time and ticks; systemTicker is
+// the real one, and tests drive the park/wake logic with their own.
+type ticker interface {
+	Now() time.Time
+	Start(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
-func newCoarseClock() *coarseClock {
-	c := &coarseClock{wake: make(chan struct{}, 1)}
-	c.nanos.Store(time.Now().UnixNano())
+type systemTicker struct{}
+
+func (systemTicker) Now() time.Time { return time.Now() }
+
+func (systemTicker) Start(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+type coarseClock struct {
+	nanos  atomic.Int64 // last published wall time, unix nanoseconds
+	used   atomic.Bool  // read since the last tick
+	idle   atomic.Bool  // the ticking goroutine is parked
+	wake   chan struct{}
+	source ticker
+}
+
+func newCoarseClock(source ticker) *coarseClock {
+	c := &coarseClock{wake: make(chan struct{}, 1), source: source}
+	c.nanos.Store(source.Now().UnixNano())
 	return c
 }
 
 // now returns the current coarse time in unix nanoseconds.
 func (c *coarseClock) now() int64 {
 	if c.idle.Load() {
-		n := time.Now().UnixNano()
+		n := c.source.Now().UnixNano()
 		c.nanos.Store(n) // publish before anyone can see idle == false
 		if c.idle.CompareAndSwap(true, false) {
 			select {
@@ -52,35 +69,37 @@ func (c *coarseClock) now() int64 {
 	return c.nanos.Load()
 }
 
-// run publishes the time every coarseResolution until done is closed.
+// run publishes the time every coarseResolution until done is closed,
+// parking after coarseIdleAfter of ticks without a reader.
 func (c *coarseClock) run(done <-chan struct{}) {
-	t := time.NewTicker(coarseResolution)
-	defer t.Stop()
-	unused := 0
 	idleTicks := int(coarseIdleAfter / coarseResolution)
 	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
+		ticks, stop := c.source.Start(coarseResolution)
+		unused := 0
+		parked := false
+		for !parked {
+			select {
+			case <-done:
+				stop()
+				return
+			case <-ticks:
+			}
+			c.nanos.Store(c.source.Now().UnixNano())
+			if c.used.Load() {
+				c.used.Store(false)
+				unused = 0
+				continue
+			}
+			if unused++; unused >= idleTicks {
+				parked = true
+			}
 		}
-		c.nanos.Store(time.Now().UnixNano())
-		if c.used.Load() {
-			c.used.Store(false)
-			unused = 0
-			continue
-		}
-		if unused++; unused < idleTicks {
-			continue
-		}
-		t.Stop()
+		stop()
 		c.idle.Store(true)
 		select {
 		case <-done:
 			return
 		case <-c.wake:
 		}
-		unused = 0
-		t.Reset(coarseResolution)
 	}
 }

@@ -33,6 +33,13 @@ type Config struct {
 	// PruneInterval is how often each partition deletes its expired records
 	// in the background. Default: 30s.
 	PruneInterval time.Duration
+	// ProvisionalTTL is how long a route stored by Resolve (a thread's copy
+	// of its room's route, or a caller's fallback) stays fresh: set it
+	// short (such as 2m) and a guessed route that no delivery confirms soon
+	// disappears, while Confirm gives it the full TTL. Default: 0, which
+	// means TTL (the seed's behaviour); EffectiveProvisionalTTL says which
+	// is in force.
+	ProvisionalTTL time.Duration
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -47,8 +54,8 @@ func DefaultConfig() Config {
 
 // MergeConfig starts from DefaultConfig and lays each layer over it in
 // order: a non-zero field replaces the value below it, a zero field inherits
-// it. A negative field in any layer, or a value above its limit, is an error
-// wrapping ErrInvalidConfig that names the field and the layer.
+// it. A negative field in any layer, or a value out of its range, is an
+// error wrapping ErrInvalidConfig that names the field and the layer.
 func MergeConfig(layers ...Config) (Config, error) {
 	out := DefaultConfig()
 	for i, l := range layers {
@@ -67,8 +74,20 @@ func MergeConfig(layers ...Config) (Config, error) {
 		if l.PruneInterval != 0 {
 			out.PruneInterval = l.PruneInterval
 		}
+		if l.ProvisionalTTL != 0 {
+			out.ProvisionalTTL = l.ProvisionalTTL
+		}
 	}
 	return out, nil
+}
+
+// EffectiveProvisionalTTL returns the TTL of routes stored by Resolve:
+// ProvisionalTTL, or TTL when it is 0.
+func (c Config) EffectiveProvisionalTTL() time.Duration {
+	if c.ProvisionalTTL != 0 {
+		return c.ProvisionalTTL
+	}
+	return c.TTL
 }
 
 // check validates the set (non-zero) fields of one layer.
@@ -76,8 +95,10 @@ func (c Config) check() error {
 	switch {
 	case c.PartitionCount < 0 || c.PartitionCount > MaxPartitionCount:
 		return fmt.Errorf("%w: PartitionCount %d must be between 1 and %d", ErrInvalidConfig, c.PartitionCount, MaxPartitionCount)
-	case c.TTL < 0 || c.TTL > MaxTTL:
-		return fmt.Errorf("%w: TTL %v must be positive and at most %v", ErrInvalidConfig, c.TTL, MaxTTL)
+	case c.TTL < 0 || c.TTL > MaxTTL || (c.TTL != 0 && c.TTL < MinTTL):
+		return fmt.Errorf("%w: TTL %v must be between %v and %v", ErrInvalidConfig, c.TTL, MinTTL, MaxTTL)
+	case c.ProvisionalTTL < 0 || c.ProvisionalTTL > MaxTTL || (c.ProvisionalTTL != 0 && c.ProvisionalTTL < MinTTL):
+		return fmt.Errorf("%w: ProvisionalTTL %v must be between %v and %v", ErrInvalidConfig, c.ProvisionalTTL, MinTTL, MaxTTL)
 	case c.MaxEntriesPerPartition < 0 || c.MaxEntriesPerPartition > MaxEntriesLimit:
 		return fmt.Errorf("%w: MaxEntriesPerPartition %d must be between 1 and %d", ErrInvalidConfig, c.MaxEntriesPerPartition, MaxEntriesLimit)
 	case c.PruneInterval < 0:

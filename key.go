@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -199,4 +200,52 @@ func (k *SessionKey) UnmarshalText(text []byte) error {
 	}
 	*k = parsed
 	return nil
+}
+
+// appendKey appends the encoding of k to b: ChannelType "\x00" BridgeID
+// "\x00" RoomID, then "\x00" ThreadID when there is a thread. It is
+// unambiguous because valid fields hold no control characters, and a
+// thread's room encoding is a prefix of the thread's. The Manager's
+// StoreKey.Hash is a seeded maphash of it (see keyHashes); the memory
+// backend keeps it as the key.
+func appendKey(b []byte, k SessionKey) []byte {
+	b = append(b, k.ChannelType...)
+	b = append(b, 0)
+	b = append(b, k.BridgeID...)
+	b = append(b, 0)
+	b = append(b, k.RoomID...)
+	if k.ThreadID != "" {
+		b = append(b, 0)
+		b = append(b, k.ThreadID...)
+	}
+	return b
+}
+
+// encodedLen returns len(appendKey(nil, k)).
+func encodedLen(k SessionKey) int {
+	n := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 2
+	if k.ThreadID != "" {
+		n += 1 + len(k.ThreadID)
+	}
+	return n
+}
+
+// decodeKey is the inverse of appendKey; the key's strings are new.
+func decodeKey(enc []byte) SessionKey {
+	var parts [4]string
+	n := 0
+	for i := 0; n < 3; n++ {
+		j := bytes.IndexByte(enc[i:], 0)
+		if j < 0 {
+			parts[n] = string(enc[i:])
+			n++
+			break
+		}
+		parts[n] = string(enc[i : i+j])
+		i += j + 1
+		if n == 2 {
+			parts[3] = string(enc[i:])
+		}
+	}
+	return SessionKey{ChannelType: parts[0], BridgeID: parts[1], RoomID: parts[2], ThreadID: parts[3]}
 }

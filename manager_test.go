@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/manualclock"
 	"github.com/switchboard-go/switchboard/storetest"
 )
 
@@ -20,303 +18,264 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// faultStore is a MemoryStore whose partitions can be taken down: calls on
-// a down partition fail as a network backend's would.
-type faultStore struct {
-	*switchboard.MemoryStore
-	mu     sync.Mutex
-	down   map[int]bool
-	during func() // called inside every store call, to act mid-call
+// The rules below are the Manager's own (validation, contexts, Close,
+// configuration): a Store never sees these calls, so they are tested here
+// once rather than in the conformance suite.
+
+var start = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+
+// env is a Manager over a memory store on a manual clock.
+type env struct {
+	t     *testing.T
+	m     *switchboard.Manager
+	clock *manualclock.Clock
+	ctx   context.Context
 }
 
-func newFaultStore() *faultStore {
-	return &faultStore{MemoryStore: switchboard.NewMemoryStore(), down: map[int]bool{}}
-}
-
-var errRefused = fmt.Errorf("dial tcp 127.0.0.1:7001: %w", syscall.ECONNREFUSED)
-
-func (f *faultStore) setDown(p int, down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down[p] = down
-}
-
-func (f *faultStore) check(p int) error {
-	f.mu.Lock()
-	down, during := f.down[p], f.during
-	f.mu.Unlock()
-	if during != nil {
-		during()
-	}
-	if down {
-		return fmt.Errorf("%w: partition %d: %w", switchboard.ErrPartitionUnavailable, p, errRefused)
-	}
-	return nil
-}
-
-func (f *faultStore) Get(ctx context.Context, k switchboard.StoreKey, now time.Time) (switchboard.Record, error) {
-	if err := f.check(k.Partition); err != nil {
-		return switchboard.Record{}, err
-	}
-	return f.MemoryStore.Get(ctx, k, now)
-}
-
-func (f *faultStore) Set(ctx context.Context, k switchboard.StoreKey, r switchboard.Record) (switchboard.SetResult, error) {
-	if err := f.check(k.Partition); err != nil {
-		return switchboard.SetResult{}, err
-	}
-	return f.MemoryStore.Set(ctx, k, r)
-}
-
-func (f *faultStore) Resolve(ctx context.Context, req switchboard.ResolveRequest) (switchboard.ResolveResult, error) {
-	if err := f.check(req.Key.Partition); err != nil {
-		return switchboard.ResolveResult{}, err
-	}
-	return f.MemoryStore.Resolve(ctx, req)
-}
-
-func (f *faultStore) Delete(ctx context.Context, k switchboard.StoreKey) (int, error) {
-	if err := f.check(k.Partition); err != nil {
-		return 0, err
-	}
-	return f.MemoryStore.Delete(ctx, k)
-}
-
-func (f *faultStore) Prune(ctx context.Context, p int, now time.Time) (switchboard.PruneStats, error) {
-	if err := f.check(p); err != nil {
-		return switchboard.PruneStats{}, err
-	}
-	return f.MemoryStore.Prune(ctx, p, now)
-}
-
-func (f *faultStore) Stat(ctx context.Context, p int) (switchboard.StoreStatus, error) {
-	if err := f.check(p); err != nil {
-		return switchboard.StoreStatus{Owner: "127.0.0.1:7001"}, nil
-	}
-	return f.MemoryStore.Stat(ctx, p)
-}
-
-type events struct {
-	mu  sync.Mutex
-	all []switchboard.Event
-}
-
-func (e *events) Observe(ev switchboard.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
-
-func (e *events) kinds() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, ev := range e.all {
-		s := string(ev.Kind)
-		if ev.FallbackReason != "" {
-			s += "/" + string(ev.FallbackReason)
-		}
-		out = append(out, s)
-	}
-	e.all = nil
-	return out
-}
-
-func newFaultManager(t *testing.T, cfg switchboard.Config) (*switchboard.Manager, *faultStore, *storetest.Clock, *events) {
+func newEnv(t *testing.T, cfg switchboard.Config, opts ...switchboard.Option) *env {
 	t.Helper()
-	fs := newFaultStore()
-	clock := storetest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
-	obs := &events{}
-	m, err := switchboard.New(cfg, switchboard.WithStore(fs), switchboard.WithClock(clock.Now), switchboard.WithObserver(obs))
+	clock := manualclock.New(start)
+	m, err := switchboard.New(cfg, append([]switchboard.Option{switchboard.WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
-	return m, fs, clock, obs
+	return &env{t: t, m: m, clock: clock, ctx: context.Background()}
 }
 
-func tkey(room, thread string) switchboard.SessionKey {
-	return switchboard.SessionKey{ChannelType: "slack", BridgeID: "T1", RoomID: room, ThreadID: thread}
+func key(room, thread string) switchboard.SessionKey {
+	return switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: room, ThreadID: thread}
 }
 
-func TestPartitionUnavailable(t *testing.T) {
-	ctx := context.Background()
-	m, fs, _, obs := newFaultManager(t, switchboard.Config{PartitionCount: 4})
-	k := tkey("C1", "th")
-	p := m.RoutePartition(k)
-	if err := m.Set(ctx, k.RoomScope(), switchboard.Route{ExternalRoomID: "room"}); err != nil {
-		t.Fatal(err)
+func route(id string) switchboard.Route {
+	return switchboard.Route{ExternalRoomID: id, ChannelType: "telegram", BridgeID: "bot_1", RoomID: id}
+}
+
+func (e *env) set(k switchboard.SessionKey, r switchboard.Route, opts ...switchboard.SetOption) {
+	e.t.Helper()
+	if err := e.m.Set(e.ctx, k, r, opts...); err != nil {
+		e.t.Fatalf("Set(%v): %v", k, err)
 	}
-	fs.setDown(p, true)
-	obs.kinds()
+}
 
-	fb := switchboard.Route{ExternalRoomID: "fb", Meta: map[string]string{"a": "1"}}
-	res, err := m.Resolve(ctx, k, switchboard.Route{}, fb)
+func (e *env) get(k switchboard.SessionKey) switchboard.Record {
+	e.t.Helper()
+	rec, err := e.m.Get(e.ctx, k)
 	if err != nil {
-		t.Fatalf("Resolve with a fallback on a down partition: %v", err)
+		e.t.Fatalf("Get(%v): %v", k, err)
 	}
-	want := switchboard.Resolution{ExternalRoomID: "fb", Route: fb, Partition: p, SessionKey: k,
-		Source: switchboard.SourceProvidedFallback, Fallback: true, FallbackReason: switchboard.ReasonSessionUnavailable}
-	if fmt.Sprint(res) != fmt.Sprint(want) {
-		t.Fatalf("Resolve = %+v, want %+v", res, want)
-	}
-	res.Route.Meta["a"] = "changed"
-	if fb.Meta["a"] != "1" {
-		t.Fatal("the returned route shares Meta with the caller's fallback")
-	}
-	if got := obs.kinds(); strings.Join(got, ",") != "fallback/session_unavailable,resolved/session_unavailable" {
-		t.Fatalf("events = %v", got)
-	}
+	return rec
+}
 
-	checks := map[string]error{}
-	_, checks["Resolve without fallback"] = m.Resolve(ctx, k)
-	_, checks["Get"] = m.Get(ctx, k)
-	checks["Set"] = m.Set(ctx, k, fb)
-	checks["Delete"] = m.Delete(ctx, k)
-	for op, err := range checks {
-		if !errors.Is(err, switchboard.ErrPartitionUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Errorf("%s on a down partition: err = %v, want ErrPartitionUnavailable wrapping the cause", op, err)
+func (e *env) entries() (total int) {
+	e.t.Helper()
+	for p := range e.m.PartitionCount() {
+		st, err := e.m.PartitionStatus(e.ctx, p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		total += st.Entries
+	}
+	return total
+}
+
+func bigMeta(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%d", i)] = "v"
+	}
+	return m
+}
+
+func TestBadInputKeepsState(t *testing.T) {
+	e := newEnv(t, switchboard.Config{})
+	k := key("chat_1", "")
+	e.set(k, route("good"))
+	before := e.get(k)
+	e.clock.Advance(time.Second)
+
+	long := string(make([]byte, switchboard.MaxFieldLen+1))
+	badRoutes := map[string]switchboard.Route{
+		"empty external id": {ChannelType: "telegram"},
+		"control char":      {ExternalRoomID: "a\nb"},
+		"invalid utf8":      {ExternalRoomID: "a\xffb"},
+		"too long":          {ExternalRoomID: "x", RoomID: long},
+		"empty meta key":    {ExternalRoomID: "x", Meta: map[string]string{"": "v"}},
+		"meta value ctrl":   {ExternalRoomID: "x", Meta: map[string]string{"k": "\x7f"}},
+		"too much meta":     {ExternalRoomID: "x", Meta: bigMeta(switchboard.MaxMetaEntries + 1)},
+	}
+	for name, r := range badRoutes {
+		if err := e.m.Set(e.ctx, k, r); !errors.Is(err, switchboard.ErrInvalidRoute) {
+			t.Errorf("Set with %s route: err = %v, want ErrInvalidRoute", name, err)
+		}
+		if _, err := e.m.Confirm(e.ctx, k, r); !errors.Is(err, switchboard.ErrInvalidRoute) {
+			t.Errorf("Confirm with %s route: err = %v, want ErrInvalidRoute", name, err)
+		}
+		if err := e.m.Invalidate(e.ctx, k, r, "gone"); !errors.Is(err, switchboard.ErrInvalidRoute) {
+			t.Errorf("Invalidate with %s route: err = %v, want ErrInvalidRoute", name, err)
 		}
 	}
-	st, err := m.PartitionStatus(ctx, p)
-	if err != nil || st.Available || st.Owner != "127.0.0.1:7001" {
-		t.Fatalf("PartitionStatus of a down partition = %+v, %v", st, err)
+	badKeys := map[string]switchboard.SessionKey{
+		"empty channel": {BridgeID: "b", RoomID: "r"},
+		"empty bridge":  {ChannelType: "c", RoomID: "r"},
+		"empty room":    {ChannelType: "c", BridgeID: "b"},
+		"ctrl thread":   {ChannelType: "c", BridgeID: "b", RoomID: "r", ThreadID: "\x00"},
+		"long room":     {ChannelType: "c", BridgeID: "b", RoomID: long},
+		"bad utf8":      {ChannelType: "c\xc3", BridgeID: "b", RoomID: "r"},
 	}
-
-	// Other partitions keep working.
-	var other switchboard.SessionKey
-	for i := 0; ; i++ {
-		if other = tkey(fmt.Sprintf("C%d", i), ""); m.RoutePartition(other) != p {
-			break
+	for name, bk := range badKeys {
+		errs := map[string]error{}
+		errs["Set"] = e.m.Set(e.ctx, bk, route("x"))
+		_, errs["Get"] = e.m.Get(e.ctx, bk)
+		_, errs["Resolve"] = e.m.Resolve(e.ctx, bk, route("fb"))
+		_, errs["Explain"] = e.m.Explain(e.ctx, bk, route("fb"))
+		_, errs["Confirm"] = e.m.Confirm(e.ctx, bk, route("x"))
+		errs["Invalidate"] = e.m.Invalidate(e.ctx, bk, route("x"), "gone")
+		errs["Delete"] = e.m.Delete(e.ctx, bk)
+		for op, err := range errs {
+			if !errors.Is(err, switchboard.ErrInvalidSessionKey) {
+				t.Errorf("%s with %s key: err = %v, want ErrInvalidSessionKey", op, name, err)
+			}
 		}
 	}
-	if err := m.Set(ctx, other, fb); err != nil {
-		t.Fatalf("Set on a healthy partition: %v", err)
+	for _, d := range []time.Duration{-1, 0, time.Millisecond - 1, switchboard.MaxTTL + 1} {
+		if err := e.m.Set(e.ctx, k, route("x"), switchboard.WithTTL(d)); !errors.Is(err, switchboard.ErrInvalidTTL) {
+			t.Errorf("Set with TTL %v: err = %v, want ErrInvalidTTL", d, err)
+		}
 	}
-	if res, err := m.Resolve(ctx, other); err != nil || res.Source != switchboard.SourceStateHit {
-		t.Fatalf("Resolve on a healthy partition = %+v, %v", res, err)
+	after := e.get(k)
+	if after.Route.ExternalRoomID != "good" || !after.UpdatedAt.Equal(before.UpdatedAt) || !after.ExpiresAt.Equal(before.ExpiresAt) || after.Revision != before.Revision {
+		t.Fatalf("record after bad input = %+v, want unchanged %+v", after, before)
 	}
-
-	// Nothing was stored by the session_unavailable answer; the partition
-	// works again once it is back.
-	fs.setDown(p, false)
-	if _, err := m.Get(ctx, k); !errors.Is(err, switchboard.ErrNotFound) {
-		t.Fatalf("Get after recovery: err = %v, want ErrNotFound", err)
-	}
-	if res, err := m.Resolve(ctx, k); err != nil || res.Source != switchboard.SourcePartitionFallback || res.ExternalRoomID != "room" {
-		t.Fatalf("Resolve after recovery = %+v, %v", res, err)
+	if n := e.entries(); n != 1 {
+		t.Fatalf("entries after bad input = %d, want 1", n)
 	}
 }
 
-func TestPrunePartialFailure(t *testing.T) {
-	ctx := context.Background()
-	m, fs, clock, _ := newFaultManager(t, switchboard.Config{PartitionCount: 4, TTL: time.Minute})
-	perPartition := map[int]int{}
-	for i := range 40 {
-		k := tkey(fmt.Sprintf("C%d", i), "")
-		perPartition[m.RoutePartition(k)]++
-		if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "r"}); err != nil {
-			t.Fatal(err)
+func TestContextDone(t *testing.T) {
+	e := newEnv(t, switchboard.Config{})
+	k := key("chat_1", "")
+	e.set(k, route("r"))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	for _, c := range []struct {
+		ctx  context.Context
+		want error
+	}{{cancelled, context.Canceled}, {expired, context.DeadlineExceeded}} {
+		errs := map[string]error{}
+		errs["Set"] = e.m.Set(c.ctx, k, route("x"))
+		_, errs["Get"] = e.m.Get(c.ctx, k)
+		_, errs["Resolve"] = e.m.Resolve(c.ctx, k, route("fb"))
+		_, errs["Explain"] = e.m.Explain(c.ctx, k, route("fb"))
+		_, errs["Confirm"] = e.m.Confirm(c.ctx, k, route("r"))
+		errs["Invalidate"] = e.m.Invalidate(c.ctx, k, route("r"), "gone")
+		errs["Delete"] = e.m.Delete(c.ctx, k)
+		_, errs["Prune"] = e.m.Prune(c.ctx)
+		_, _, errs["List"] = e.m.List(c.ctx, switchboard.Filter{}, 10, "")
+		_, errs["DeleteMatching"] = e.m.DeleteMatching(c.ctx, switchboard.Filter{RoomID: "chat_1"}, false)
+		_, errs["PartitionStatus"] = e.m.PartitionStatus(c.ctx, 0)
+		for op, err := range errs {
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: err = %v, want %v", op, err, c.want)
+			}
 		}
 	}
-	clock.Advance(time.Minute)
-	fs.setDown(1, true)
-	fs.setDown(3, true)
-	res, err := m.Prune(ctx)
-	if want := perPartition[0] + perPartition[2]; res.Pruned != want || res.Partitions != 2 {
-		t.Fatalf("Prune = %+v, want %d pruned over 2 partitions", res, want)
-	}
-	if !errors.Is(err, switchboard.ErrPartitionUnavailable) || !strings.Contains(err.Error(), "partition 1") || !strings.Contains(err.Error(), "partition 3") {
-		t.Fatalf("Prune error = %v, want ErrPartitionUnavailable for partitions 1 and 3", err)
-	}
-	fs.setDown(1, false)
-	fs.setDown(3, false)
-	if res, err := m.Prune(ctx); err != nil || res.Pruned != perPartition[1]+perPartition[3] || res.Partitions != 4 {
-		t.Fatalf("Prune after recovery = %+v, %v", res, err)
+	if rec := e.get(k); rec.Route.ExternalRoomID != "r" || rec.Confirmed {
+		t.Fatalf("record after done contexts = %+v, want it unchanged", rec) // nothing changed
 	}
 }
 
 // TestContextWinsOverStoreError: when the caller's context ends during a
 // store call, the Manager reports the context's error, not the store's.
 func TestContextWinsOverStoreError(t *testing.T) {
-	m, fs, _, _ := newFaultManager(t, switchboard.Config{PartitionCount: 1})
-	fs.setDown(0, true)
+	fs := storetest.NewFaultStore(switchboard.NewMemoryStore())
+	e := newEnv(t, switchboard.Config{PartitionCount: 1}, switchboard.WithStore(fs))
+	fs.BreakPartition(0)
 	ctx, cancel := context.WithCancel(context.Background())
-	fs.during = cancel
-	if _, err := m.Resolve(ctx, tkey("C1", ""), switchboard.Route{ExternalRoomID: "fb"}); !errors.Is(err, context.Canceled) {
+	fs.During(cancel)
+	if _, err := e.m.Resolve(ctx, key("C1", ""), route("fb")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Resolve: err = %v, want context.Canceled", err)
 	}
 }
 
-// TestObserverOutsideLocks: an observer that calls back into the Manager on
-// the same partition must not deadlock.
-func TestObserverOutsideLocks(t *testing.T) {
-	ctx := context.Background()
-	var m *switchboard.Manager
-	calls := 0
-	obs := switchboard.ObserverFunc(func(e switchboard.Event) {
-		if e.SessionKey == (switchboard.SessionKey{}) || e.Kind == switchboard.EventDeleted {
-			return
-		}
-		calls++
-		_, _ = m.Get(ctx, e.SessionKey)
-		if e.Kind == switchboard.EventSet {
-			_ = m.Delete(ctx, e.SessionKey) // needs the write lock
-		}
-	})
-	m, err := switchboard.New(switchboard.Config{PartitionCount: 1, MaxEntriesPerPartition: 1}, switchboard.WithObserver(obs))
+func TestClose(t *testing.T) {
+	m, err := switchboard.New(switchboard.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = m.Set(ctx, tkey("C1", ""), switchboard.Route{ExternalRoomID: "r"})
-		_, _ = m.Resolve(ctx, tkey("C2", "t"), switchboard.Route{ExternalRoomID: "r"})
-		_, _ = m.Prune(ctx)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("an observer calling back into the Manager deadlocked")
+	ctx := context.Background()
+	k := key("chat_1", "")
+	if err := m.Set(ctx, k, route("r")); err != nil {
+		t.Fatal(err)
 	}
-	if calls < 3 {
-		t.Fatalf("observer called %d times, want at least 3", calls)
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := m.Close(); !errors.Is(err, switchboard.ErrClosed) {
+		t.Errorf("second Close: err = %v, want ErrClosed", err)
+	}
+	errs := map[string]error{}
+	errs["Set"] = m.Set(ctx, k, route("x"))
+	_, errs["Get"] = m.Get(ctx, k)
+	_, errs["Resolve"] = m.Resolve(ctx, k, route("fb"))
+	_, errs["Explain"] = m.Explain(ctx, k)
+	_, errs["Confirm"] = m.Confirm(ctx, k, route("r"))
+	errs["Invalidate"] = m.Invalidate(ctx, k, route("r"), "gone")
+	errs["Delete"] = m.Delete(ctx, k)
+	_, errs["Prune"] = m.Prune(ctx)
+	_, _, errs["List"] = m.List(ctx, switchboard.Filter{}, 0, "")
+	_, errs["DeleteMatching"] = m.DeleteMatching(ctx, switchboard.Filter{RoomID: "x"}, true)
+	_, errs["PartitionStatus"] = m.PartitionStatus(ctx, 0)
+	for op, err := range errs {
+		if !errors.Is(err, switchboard.ErrClosed) {
+			t.Errorf("%s after Close: err = %v, want ErrClosed", op, err)
+		}
+	}
+	// Configuration stays readable.
+	if m.PartitionCount() <= 0 || m.Config().TTL <= 0 {
+		t.Errorf("Config after Close = %+v", m.Config())
 	}
 }
 
-// TestBackgroundPrune: the background goroutine prunes every PruneInterval
-// and Close stops it (TestMain checks for leaked goroutines).
-func TestBackgroundPrune(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
-	pruned := make(chan int, 100)
-	obs := switchboard.ObserverFunc(func(e switchboard.Event) {
-		if e.Kind == switchboard.EventPruned && e.Count > 0 {
-			select {
-			case pruned <- e.Count:
-			default:
-			}
-		}
-	})
-	m, err := switchboard.New(switchboard.Config{PartitionCount: 1, TTL: time.Minute, PruneInterval: time.Millisecond},
-		switchboard.WithClock(clock.Now), switchboard.WithObserver(obs))
-	if err != nil {
-		t.Fatal(err)
+func TestConfigOfManager(t *testing.T) {
+	def := switchboard.DefaultConfig()
+	e := newEnv(t, switchboard.Config{TTL: 5 * time.Minute, PruneInterval: time.Hour})
+	want := def
+	want.TTL = 5 * time.Minute
+	want.PruneInterval = time.Hour
+	if got := e.m.Config(); got != want {
+		t.Fatalf("Config() = %+v, want %+v", got, want)
 	}
-	ctx := context.Background()
-	for i := range 5 {
-		if err := m.Set(ctx, tkey(fmt.Sprintf("C%d", i), ""), switchboard.Route{ExternalRoomID: "r"}); err != nil {
-			t.Fatal(err)
+	for _, bad := range []switchboard.Config{{MaxEntriesPerPartition: -1}, {TTL: time.Microsecond}, {ProvisionalTTL: -time.Second}} {
+		if _, err := switchboard.New(bad); !errors.Is(err, switchboard.ErrInvalidConfig) {
+			t.Errorf("New(%+v): err = %v, want ErrInvalidConfig", bad, err)
 		}
 	}
-	clock.Advance(time.Minute)
-	select {
-	case n := <-pruned:
-		if n != 5 {
-			t.Fatalf("background prune deleted %d records, want 5", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no background prune within 10s at a 1ms interval")
+}
+
+func TestOpErrorFields(t *testing.T) {
+	fs := storetest.NewFaultStore(switchboard.NewMemoryStore())
+	e := newEnv(t, switchboard.Config{PartitionCount: 4}, switchboard.WithStore(fs))
+	k := key("chat_1", "")
+	p := e.m.RoutePartition(k)
+	fs.BreakPartition(p)
+	err := e.m.Set(e.ctx, k, route("r"))
+	var op *switchboard.OpError
+	if !errors.As(err, &op) || op.Op != "set" || op.Key != k || op.Partition != p || !errors.Is(err, switchboard.ErrPartitionUnavailable) {
+		t.Fatalf("Set on a broken partition: %#v, want an *OpError{set, %v, %d}", err, k, p)
 	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
+	if want := fmt.Sprintf("set %s (partition %d): ", k, p); err.Error()[:len(want)] != want {
+		t.Fatalf("error text %q, want it to start with %q", err, want)
+	}
+	// Misses stay bare sentinels.
+	fs.HealPartition(p)
+	if _, err := e.m.Get(e.ctx, k); err != switchboard.ErrNotFound {
+		t.Fatalf("Get miss = %#v, want the bare ErrNotFound", err)
+	}
+	if _, err := e.m.Resolve(e.ctx, k); err != switchboard.ErrNoRoute {
+		t.Fatalf("Resolve miss = %#v, want the bare ErrNoRoute", err)
 	}
 }
 
@@ -327,7 +286,7 @@ func TestDefaultClock(t *testing.T) {
 	}
 	defer m.Close()
 	ctx := context.Background()
-	k := tkey("C1", "")
+	k := key("C1", "")
 	before := time.Now()
 	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "r"}); err != nil {
 		t.Fatal(err)

@@ -4,33 +4,43 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/switchboard-go/switchboard/internal/biasedlock"
+	"github.com/switchboard-go/switchboard/internal/memtable"
 )
 
 // MemoryStore is the in-process Store and the default of New: the reference
 // backend every other one is measured against, as fstest.MapFS is for fs.FS.
 //
 // Each partition has its own lock (padded so that two partitions never share
-// a cache line), a hash index from the key hash the Manager computed to a
-// slot, and the records in fixed-size chunks of slots threaded on an
-// intrusive least-recently-written list. Get, Set, eviction and Delete are
-// O(1). Lookups take the partition's reader-biased lock (see biasedLock):
+// a cache line) and a table (package internal/memtable): a hash index from
+// the key hash the Manager computed to a slot, and the records in
+// fixed-size chunks of slots threaded on an intrusive
+// least-recently-written list. Get, Set, eviction and Delete are O(1).
+// Lookups take the partition's reader-biased lock (internal/biasedlock):
 // while the partition is read-mostly, a hit writes nothing shared between
 // cores, and it allocates nothing (unless the route has Meta, which is
-// copied for the caller). Expired records are deleted when read and by
-// Prune, which scans the partition under its lock. Memory is proportional to
-// the live records: overwriting a key reuses its slot, and freed slots are
-// reused before new ones are made.
+// copied for the caller). Prune, Scan and DeleteMatching walk a partition
+// by slot number, one chunk of 256 slots per lock hold, so serving latency
+// stays flat while they run. Memory is proportional to the live records:
+// overwriting a key reuses its slot, and freed slots are reused before new
+// ones are made.
+//
+// The MemoryStore type stays in the root package, over the engine in
+// internal/, because New defaults to it and the Manager's zero-allocation
+// hit path calls it directly instead of through the Store interface.
 //
 // A MemoryStore serves one Manager. Use NewMemoryStore and WithStore only
-// to keep a handle on it; New creates one by itself.
+// to keep a handle on it (for snapshots); New creates one by itself.
 type MemoryStore struct {
-	mu     sync.Mutex // guards parts and capacity during Init
+	mu     sync.Mutex // guards parts and limit during Init and Close
 	parts  []memPartition
 	limit  int
-	tokens *readerTokens // reader slots for the partitions' locks
+	tokens *biasedlock.Tokens // reader slots for the partitions' locks
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -38,10 +48,57 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore, ready for New.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
+// memRecord is a record as a memory partition keeps it. With the table's
+// key bytes it fills a 192-byte slot (three cache lines).
+type memRecord struct {
+	route     Route  // the store's own copy
+	updated   int64  // unix nanoseconds
+	expires   int64  // unix nanoseconds
+	rev       uint64 // revision
+	tags      string // the writer, then the invalidation reason
+	prio      int16
+	wlen      uint8 // len(writer)
+	origin    uint8 // an originCode
+	confirmed bool
+}
+
+const (
+	originSetCode uint8 = iota
+	originRoomCode
+	originProvidedCode
+)
+
+var originNames = [...]Origin{originSetCode: OriginSet, originRoomCode: OriginRoomFallback, originProvidedCode: OriginProvidedFallback}
+
+func originCode(o Origin) uint8 {
+	switch o {
+	case OriginRoomFallback:
+		return originRoomCode
+	case OriginProvidedFallback:
+		return originProvidedCode
+	}
+	return originSetCode
+}
+
+func (r *memRecord) writer() string      { return r.tags[:r.wlen] }
+func (r *memRecord) invalidated() string { return r.tags[r.wlen:] }
+func (r *memRecord) tomb() bool          { return len(r.tags) > int(r.wlen) }
+func (r *memRecord) target() Target      { return r.route.Target() }
+
+// record copies r into *rec, with a Route the caller owns.
+func (r *memRecord) record(rec *Record) {
+	*rec = Record{
+		Route: r.route.Clone(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
+		Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
+		Confirmed: r.confirmed, Invalidated: r.invalidated(),
+	}
+}
+
 type memPartitionState struct {
-	mu     biasedLock // its read-mostly and write-hot halves on separate lines
-	closed bool       // read by every lookup, with the read-mostly table fields below
-	memTable
+	mu     biasedlock.Lock // its read-mostly and write-hot halves on separate lines
+	closed bool            // read by every lookup, with the read-mostly table fields below
+	rev    uint64          // the last revision handed out
+	memtable.Table[memRecord]
 }
 
 // memPartition pads a partition to a multiple of 128 bytes (two cache
@@ -57,22 +114,22 @@ func (s *MemoryStore) Init(cfg StoreConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.parts != nil {
-		return fmt.Errorf("memory store: already serving a Manager")
+		return fmt.Errorf("%w: memory store: already serving a Manager", ErrInvalidConfig)
 	}
 	if cfg.PartitionCount <= 0 || cfg.MaxEntriesPerPartition <= 0 || cfg.MaxEntriesPerPartition > MaxEntriesLimit {
 		return fmt.Errorf("%w: memory store: partition count %d and capacity %d must be positive",
 			ErrInvalidConfig, cfg.PartitionCount, cfg.MaxEntriesPerPartition)
 	}
-	seed := cfg.seed
+	seed := cfg.HashSeed
 	if seed == (maphash.Seed{}) {
 		seed = maphash.MakeSeed() // Init called by hand: no Manager hashes will match, but nothing breaks
 	}
 	s.parts = make([]memPartition, cfg.PartitionCount)
-	s.tokens = newReaderTokens()
-	slots := readerSlotCount()
+	s.tokens = biasedlock.NewTokens()
+	slots := biasedlock.SlotCount()
 	for i := range s.parts {
-		s.parts[i].reset(seed)
-		s.parts[i].mu.init(slots)
+		s.parts[i].Reset(seed)
+		s.parts[i].mu.Init(slots)
 	}
 	s.limit = cfg.MaxEntriesPerPartition
 	return nil
@@ -80,80 +137,196 @@ func (s *MemoryStore) Init(cfg StoreConfig) error {
 
 func (s *MemoryStore) part(i int) (*memPartitionState, error) {
 	if i < 0 || i >= len(s.parts) {
+		if s.parts == nil {
+			return nil, fmt.Errorf("memory store: not initialized: %w", ErrClosed)
+		}
 		return nil, fmt.Errorf("memory store: partition %d out of range (%d partitions)", i, len(s.parts))
 	}
 	return &s.parts[i].memPartitionState, nil
 }
 
-// record copies e into *rec, with a Route the caller owns.
-func (e *memEntry) record(rec *Record) {
-	rec.Route = e.route.Clone()
-	rec.UpdatedAt, rec.ExpiresAt = time.Unix(0, e.updated), time.Unix(0, e.expires)
+// encoded returns the encoding of k (see appendKey) in buf, or in a new
+// slice when it does not fit.
+func encoded(k SessionKey, buf *[keyBufSize]byte) []byte {
+	if encodedLen(k) > keyBufSize {
+		return appendKey(make([]byte, 0, encodedLen(k)), k)
+	}
+	return appendKey(buf[:0], k)
+}
+
+// rlock read-locks p for a lookup, through a reader token (see
+// biasedlock); runlock undoes it.
+func (s *MemoryStore) rlock(p *memPartitionState) (*biasedlock.Token, bool) {
+	tok := s.tokens.Get()
+	return tok, p.mu.RLockFast(tok)
+}
+
+func (s *MemoryStore) runlock(p *memPartitionState, tok *biasedlock.Token, fast bool) {
+	p.mu.RUnlockFast(tok, fast)
+	s.tokens.Put(tok)
+}
+
+// find returns the index position and slot of key in p (NoSlot if absent).
+func (p *memPartitionState) find(key *StoreKey, enc []byte) (uint32, int32) {
+	return p.Find(key.Hash, enc)
 }
 
 // Get implements Store.
 func (s *MemoryStore) Get(ctx context.Context, key StoreKey, now time.Time) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	var buf [keyBufSize]byte
 	var rec Record
-	err := s.get(&key, nil, now.UnixNano(), &rec)
+	err := s.get(&key, encoded(key.Key, &buf), now.UnixNano(), &rec)
 	return rec, err
 }
 
-// get is Get without the copies, for the Manager's fast path; enc is the
-// key's encoding, or nil.
+// get is Get without the copies, for the Manager's fast path.
 func (s *MemoryStore) get(key *StoreKey, enc []byte, now int64, rec *Record) error {
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return err
 	}
-	tok, fast := s.rlock(p)
-	state := p.lookFresh(key, enc, now, rec)
-	s.runlock(p, tok, fast)
-	if state != lookExpired {
-		return state.err()
+	switch s.peek(p, key, enc, now, rec) {
+	case lookFreshState:
+		return nil
+	case lookAbsentState:
+		return ErrNotFound
+	case lookClosedState:
+		return ErrClosed
 	}
-
 	// Expired: delete it under the write lock, unless it changed meanwhile.
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
 	}
-	if pos, slot := p.find(key.Hash, key.Key, nil); slot != noSlot {
-		if e := p.at(slot); now < e.expires {
-			e.record(rec)
+	if pos, slot := p.find(key, enc); slot != memtable.NoSlot {
+		if r := p.Value(slot); now < r.expires {
+			r.record(rec)
 			return nil
 		}
-		p.removeAt(pos, slot)
+		p.RemoveAt(pos, slot)
 	}
 	return ErrExpired
 }
 
-// Set implements Store.
-func (s *MemoryStore) Set(ctx context.Context, key StoreKey, rec Record) (SetResult, error) {
-	evicted, size, err := s.set(&key, nil, &rec.Route, rec.UpdatedAt.UnixNano(), rec.ExpiresAt.UnixNano())
-	return SetResult{Evicted: evicted, Size: size}, err
+// peek looks at key under the read lock and copies its record to *rec
+// when it is fresh.
+func (s *MemoryStore) peek(p *memPartitionState, key *StoreKey, enc []byte, now int64, rec *Record) lookStateInternal {
+	tok, fast := s.rlock(p)
+	defer s.runlock(p, tok, fast)
+	if p.closed {
+		return lookClosedState
+	}
+	_, slot := p.find(key, enc)
+	if slot == memtable.NoSlot {
+		return lookAbsentState
+	}
+	r := p.Value(slot)
+	if now >= r.expires {
+		return lookExpiredState
+	}
+	r.record(rec)
+	return lookFreshState
 }
 
-// set is Set without the copies, for the Manager's fast path.
-func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires int64) (evicted, size int, err error) {
-	p, err := s.part(key.Partition)
-	if err != nil {
-		return 0, 0, err
+type lookStateInternal uint8
+
+const (
+	lookAbsentState lookStateInternal = iota
+	lookFreshState
+	lookExpiredState
+	lookClosedState
+)
+
+// Set implements Store.
+func (s *MemoryStore) Set(ctx context.Context, req SetRequest) (SetResult, error) {
+	if err := ctx.Err(); err != nil {
+		return SetResult{}, err
 	}
-	route := r.Clone() // copy outside the lock
+	var buf [keyBufSize]byte
+	return s.set(&req, encoded(req.Key.Key, &buf))
+}
+
+// set is Set for the Manager's fast path.
+func (s *MemoryStore) set(req *SetRequest, enc []byte) (SetResult, error) {
+	p, err := s.part(req.Key.Partition)
+	if err != nil {
+		return SetResult{}, err
+	}
+	rec := memRecord{
+		route:   req.Record.Route.Clone(), // copy outside the lock
+		updated: req.Record.UpdatedAt.UnixNano(), expires: req.Record.ExpiresAt.UnixNano(),
+		tags: req.Record.Writer, wlen: uint8(len(req.Record.Writer)), prio: int16(req.Record.Priority),
+		origin: originCode(req.Record.Origin),
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return 0, 0, ErrClosed
+		return SetResult{}, ErrClosed
 	}
-	evicted = p.write(key.Hash, key.Key, enc, route, updated, expires, s.limit)
-	return evicted, p.size, nil
+	pos, slot := p.find(&req.Key, enc)
+	if slot != memtable.NoSlot {
+		cur := p.Value(slot)
+		if out, refused := refuse(req, cur, rec.updated); refused {
+			out.Size = p.Len()
+			return out, nil
+		}
+	} else if req.IfRevision != 0 {
+		return SetResult{Outcome: SetConflict, Size: p.Len()}, nil
+	}
+	stored, evicted := p.store(pos, slot, &req.Key, enc, rec, s.limit)
+	res := SetResult{Outcome: SetStored, Revision: stored.rev, Evicted: evicted, Size: p.Len()}
+	return res, nil
 }
 
-// resolveHit is the read-locked (shared) first look of Resolve, for the Manager's
-// fast path: when key has a record fresh at now it copies its route to *r
-// and reports true.
-func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, r *Route) (hit bool, size int, err error) {
+// refuse applies the conditions and precedence of a SetRequest to the
+// key's current record cur, at now.
+func refuse(req *SetRequest, cur *memRecord, now int64) (SetResult, bool) {
+	fresh := now < cur.expires
+	valid := fresh && !cur.tomb()
+	var out SetResult
+	if fresh {
+		out.CurrentRevision, out.CurrentPriority = cur.rev, int(cur.prio)
+	}
+	switch {
+	case req.IfRevision != 0 && (!fresh || cur.rev != req.IfRevision):
+		out.Outcome = SetConflict
+	case req.IfAbsent && valid:
+		out.Outcome = SetConflict
+	case valid && int(cur.prio) > req.Record.Priority:
+		out.Outcome = SetSuperseded
+	default:
+		return SetResult{}, false
+	}
+	return out, true
+}
+
+// store writes rec under key (at pos and slot from find) as the newest
+// record with a new revision, then evicts down to limit.
+func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []byte, rec memRecord, limit int) (stored *memRecord, evicted int) {
+	if slot == memtable.NoSlot {
+		slot = p.Insert(pos, key.Hash, enc)
+	} else {
+		p.Touch(slot)
+	}
+	p.rev++
+	rec.rev = p.rev
+	stored = p.Value(slot)
+	*stored = rec
+	for p.Len() > limit { // never the newest, unless limit were 0
+		p.Remove(p.Oldest())
+		evicted++
+	}
+	return stored, evicted
+}
+
+// resolveHit is the read-locked (shared) first look of Resolve, for the
+// Manager's fast path: when key has a fresh, valid record it fills the
+// record's part of *out and reports true.
+func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, out *Resolution) (hit bool, size int, err error) {
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return false, 0, err
@@ -163,205 +336,372 @@ func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, r *Route)
 	if p.closed {
 		return false, 0, ErrClosed
 	}
-	if _, slot := p.find(key.Hash, key.Key, enc); slot != noSlot {
-		if e := p.at(slot); now < e.expires {
-			*r = e.route.Clone()
-			return true, p.size, nil
+	if _, slot := p.find(key, enc); slot != memtable.NoSlot {
+		if r := p.Value(slot); now < r.expires && !r.tomb() {
+			out.Route = r.route.Clone()
+			out.Origin, out.Writer, out.Revision, out.Confirmed = originNames[r.origin], r.writer(), r.rev, r.confirmed
+			return true, p.Len(), nil
 		}
 	}
-	return false, p.size, nil
-}
-
-// rlock read-locks p for a lookup, through a reader token (see biasedLock);
-// runlock undoes it.
-func (s *MemoryStore) rlock(p *memPartitionState) (*readerToken, bool) {
-	tok := s.tokens.get()
-	return tok, p.mu.rlockFast(tok)
-}
-
-func (s *MemoryStore) runlock(p *memPartitionState, tok *readerToken, fast bool) {
-	p.mu.runlockFast(tok, fast)
-	s.tokens.put(tok)
-}
-
-// lookState is the outcome of a read-locked look at one key.
-type lookState int
-
-const (
-	lookAbsent lookState = iota
-	lookFresh
-	lookExpired
-	lookClosed
-)
-
-// err returns what Get reports for the state (lookExpired needs the write
-// lock first).
-func (s lookState) err() error {
-	switch s {
-	case lookAbsent:
-		return ErrNotFound
-	case lookExpired:
-		return ErrExpired
-	case lookClosed:
-		return ErrClosed
-	}
-	return nil
-}
-
-// lookFresh copies the record of key into *rec if it is fresh at now. The
-// caller holds a read lock.
-func (p *memPartitionState) lookFresh(key *StoreKey, enc []byte, now int64, rec *Record) lookState {
-	if p.closed {
-		return lookClosed
-	}
-	_, slot := p.find(key.Hash, key.Key, enc)
-	if slot == noSlot {
-		return lookAbsent
-	}
-	e := p.at(slot)
-	if now >= e.expires {
-		return lookExpired
-	}
-	e.record(rec)
-	return lookFresh
+	return false, p.Len(), nil
 }
 
 // Resolve implements Store.
 func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ResolveResult{}, err
+	}
 	p, err := s.part(req.Key.Partition)
 	if err != nil {
 		return ResolveResult{}, err
 	}
-	t := req.Now.UnixNano()
-
-	// The hit path needs only the read lock.
-	var res ResolveResult
-	tok, fast := s.rlock(p)
-	state := p.lookFresh(&req.Key, nil, t, &res.Record)
-	res.Size = p.size
-	s.runlock(p, tok, fast)
-	switch state {
-	case lookFresh:
-		res.Source = SourceStateHit
-		return res, nil
-	case lookClosed:
+	var buf [keyBufSize]byte
+	enc := encoded(req.Key.Key, &buf)
+	var rec Record
+	switch s.peek(p, &req.Key, enc, req.Now.UnixNano(), &rec) {
+	case lookClosedState:
 		return ResolveResult{}, ErrClosed
+	case lookFreshState:
+		if rec.Invalidated == "" {
+			size, err := s.size(req.Key.Partition)
+			return ResolveResult{Source: SourceStateHit, Record: rec, Size: size}, err
+		}
 	}
-	return s.resolveWrite(p, &req)
-}
-
-// resolveAfterMiss is Resolve for the Manager's fast path, which has just
-// looked and found no fresh record.
-func (s *MemoryStore) resolveAfterMiss(req *ResolveRequest) (ResolveResult, error) {
-	p, err := s.part(req.Key.Partition)
-	if err != nil {
-		return ResolveResult{}, err
-	}
-	return s.resolveWrite(p, req)
+	return s.resolveWrite(&req, enc)
 }
 
 // resolveWrite is the write-locked rest of Resolve, after a first look
-// found no fresh record (the Manager's fast path calls it directly).
-func (s *MemoryStore) resolveWrite(p *memPartitionState, req *ResolveRequest) (ResolveResult, error) {
+// found no fresh, valid record (the Manager's fast path calls it directly).
+func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (ResolveResult, error) {
+	p, err := s.part(req.Key.Partition)
+	if err != nil {
+		return ResolveResult{}, err
+	}
 	t := req.Now.UnixNano()
 	var res ResolveResult
-	fallback := req.Fallback.Clone()
+	var roomEnc []byte
+	thread := req.Key.Key.ThreadID != ""
+	if thread {
+		roomEnc = enc[:len(enc)-len(req.Key.Key.ThreadID)-1] // the room's encoding is a prefix
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ResolveResult{}, ErrClosed
 	}
-	if pos, slot := p.find(req.Key.Hash, req.Key.Key, nil); slot != noSlot {
-		e := p.at(slot)
-		if t < e.expires { // written since the read-locked look
-			e.record(&res.Record)
-			res.Source, res.Size = SourceStateHit, p.size
+	var exact, room looked
+	pos, slot := p.find(&req.Key, enc)
+	if slot != memtable.NoSlot {
+		r := p.Value(slot)
+		switch {
+		case t < r.expires && !r.tomb(): // written since the read-locked look
+			r.record(&res.Record)
+			res.Source, res.Size = SourceStateHit, p.Len()
 			return res, nil
+		case t < r.expires:
+			exact = looked{state: LookFresh, tomb: true, target: r.target()}
+		default:
+			p.RemoveAt(pos, slot)
+			slot = memtable.NoSlot
+			pos, _ = p.find(&req.Key, enc)
+			res.ExactExpired = true
 		}
-		p.removeAt(pos, slot)
-		res.ExactExpired = true
 	}
-	var route Route
-	switch {
-	case req.Key.Key.ThreadID != "" && p.freshOrDrop(req.Room, t, &res.RoomExpired, &route):
-		res.Source = SourcePartitionFallback // stored maps are never changed in place, so the two records may share Meta
-	case fallback.ExternalRoomID != "":
-		res.Source = SourceProvidedFallback
-		route = fallback
+	var roomRec *memRecord
+	if thread {
+		if rpos, rslot := p.Find(req.Room.Hash, roomEnc); rslot != memtable.NoSlot {
+			r := p.Value(rslot)
+			if t < r.expires {
+				room = looked{state: LookFresh, tomb: r.tomb(), target: r.target()}
+				roomRec = r
+			} else {
+				p.RemoveAt(rpos, rslot)
+				res.RoomExpired = true
+				// The removal may have shifted the key's empty position.
+				pos, slot = p.find(&req.Key, enc)
+			}
+		}
+	}
+	src, fb, inv := chooseCandidate(exact, room, thread, req.Fallbacks)
+	res.Invalidated = inv
+	var rec memRecord
+	switch src {
+	case SourcePartitionFallback:
+		// Stored maps are never changed in place, so the two records may share Meta.
+		rec = memRecord{route: roomRec.route, origin: originRoomCode}
+	case SourceProvidedFallback:
+		rec = memRecord{route: req.Fallbacks[fb].Clone(), origin: originProvidedCode}
 	default:
-		res.Size = p.size
+		res.Size = p.Len()
 		return res, nil
 	}
-	expires := req.ExpiresAt.UnixNano()
-	res.Evicted = p.write(req.Key.Hash, req.Key.Key, nil, route, t, expires, s.limit)
-	res.Record = Record{Route: route.Clone(), UpdatedAt: time.Unix(0, t), ExpiresAt: time.Unix(0, expires)}
-	res.Size = p.size
+	rec.updated, rec.expires = t, req.ExpiresAt.UnixNano()
+	res.Source = src
+	stored, evicted := p.store(pos, slot, &req.Key, enc, rec, s.limit)
+	stored.record(&res.Record)
+	res.Evicted, res.Size = evicted, p.Len()
 	return res, nil
 }
 
-// freshOrDrop reports whether key has a record fresh at t, copying its
-// route to *route; an expired record is removed and *expired set.
-func (t *memTable) freshOrDrop(key StoreKey, now int64, expired *bool, route *Route) bool {
-	pos, slot := t.find(key.Hash, key.Key, nil)
-	if slot == noSlot {
-		return false
+// Look implements Store.
+func (s *MemoryStore) Look(ctx context.Context, req ResolveRequest) (LookResult, error) {
+	if err := ctx.Err(); err != nil {
+		return LookResult{}, err
 	}
-	if e := t.at(slot); now < e.expires {
-		*route = e.route
-		return true
+	p, err := s.part(req.Key.Partition)
+	if err != nil {
+		return LookResult{}, err
 	}
-	t.removeAt(pos, slot)
-	*expired = true
-	return false
+	var buf [keyBufSize]byte
+	enc := encoded(req.Key.Key, &buf)
+	t := req.Now.UnixNano()
+	look := func(k *StoreKey, enc []byte, out *Look) {
+		if _, slot := p.find(k, enc); slot != memtable.NoSlot {
+			r := p.Value(slot)
+			out.State = LookExpired
+			if t < r.expires {
+				out.State = LookFresh
+			}
+			r.record(&out.Record)
+		}
+	}
+	var res LookResult
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return LookResult{}, ErrClosed
+	}
+	look(&req.Key, enc, &res.Exact)
+	if req.Key.Key.ThreadID != "" {
+		look(&req.Room, enc[:len(enc)-len(req.Key.Key.ThreadID)-1], &res.Room)
+	}
+	res.Size = p.Len()
+	return res, nil
+}
+
+// Confirm implements Store.
+func (s *MemoryStore) Confirm(ctx context.Context, req FeedbackRequest) (FeedbackResult, error) {
+	return s.feedback(ctx, &req, true)
+}
+
+// Invalidate implements Store.
+func (s *MemoryStore) Invalidate(ctx context.Context, req FeedbackRequest) (FeedbackResult, error) {
+	return s.feedback(ctx, &req, false)
+}
+
+func (s *MemoryStore) feedback(ctx context.Context, req *FeedbackRequest, confirm bool) (FeedbackResult, error) {
+	if err := ctx.Err(); err != nil {
+		return FeedbackResult{}, err
+	}
+	p, err := s.part(req.Key.Partition)
+	if err != nil {
+		return FeedbackResult{}, err
+	}
+	var buf [keyBufSize]byte
+	enc := encoded(req.Key.Key, &buf)
+	t := req.Now.UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return FeedbackResult{}, ErrClosed
+	}
+	var res FeedbackResult
+	_, slot := p.find(&req.Key, enc)
+	if slot == memtable.NoSlot || t >= p.Value(slot).expires || (confirm && p.Value(slot).tomb()) {
+		return FeedbackResult{Outcome: FeedbackNotFound, Size: p.Len()}, nil
+	}
+	r := p.Value(slot)
+	switch {
+	case r.target() != req.Target:
+		res.Outcome = FeedbackConflict
+	case !confirm && r.tomb():
+		res.Outcome = FeedbackUnchanged
+	case confirm:
+		ttl := r.expires - r.updated
+		if r.origin != originSetCode {
+			ttl = int64(req.TTL)
+		}
+		r.updated, r.expires, r.confirmed = t, t+ttl, true
+		p.rev++
+		r.rev = p.rev
+		p.Touch(slot)
+	default:
+		r.tags = r.writer() + req.Reason
+		r.updated, r.confirmed = t, false
+		p.rev++
+		r.rev = p.rev
+	}
+	r.record(&res.Record)
+	res.Size = p.Len()
+	return res, nil
 }
 
 // Delete implements Store.
 func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	p, err := s.part(key.Partition)
 	if err != nil {
 		return 0, err
 	}
+	var buf [keyBufSize]byte
+	enc := encoded(key.Key, &buf)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return 0, ErrClosed
 	}
-	pos, slot := p.find(key.Hash, key.Key, nil)
-	if slot == noSlot {
-		return p.size, ErrNotFound
+	pos, slot := p.find(&key, enc)
+	if slot == memtable.NoSlot {
+		return p.Len(), ErrNotFound
 	}
-	p.removeAt(pos, slot)
-	return p.size, nil
+	p.RemoveAt(pos, slot)
+	return p.Len(), nil
 }
 
-// Prune implements Store. It scans the partition under its write lock.
-func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (PruneStats, error) {
+// sweep visits the slots of partition from slot from on, one chunk per
+// lock hold, calling visit for each record under the write lock; visit
+// returns whether to remove the record and whether to stop. It returns the
+// slot after the last one visited and whether the end was reached.
+func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
 	p, err := s.part(partition)
+	if err != nil {
+		return 0, false, err
+	}
+	for slot := from; ; {
+		if err := ctx.Err(); err != nil {
+			return slot, false, err
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return slot, false, ErrClosed
+		}
+		end := min(p.Slots(), (slot/memtable.ChunkSize+1)*memtable.ChunkSize)
+		stop := false
+		for ; slot < end && !stop; slot++ {
+			if !p.Used(slot) {
+				continue
+			}
+			var remove bool
+			remove, stop = visit(p, slot)
+			if remove {
+				p.Remove(slot)
+			}
+		}
+		total := p.Slots()
+		p.mu.Unlock()
+		if slot >= total {
+			return slot, true, nil
+		}
+		if stop {
+			return slot, false, nil
+		}
+	}
+}
+
+// Prune implements Store. It deletes expired records one chunk of slots
+// per lock hold.
+func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (PruneStats, error) {
+	t := now.UnixNano()
+	var st PruneStats
+	_, _, err := s.sweep(ctx, partition, 0, func(p *memPartitionState, slot int32) (bool, bool) {
+		if t >= p.Value(slot).expires {
+			st.Pruned++
+			return true, false
+		}
+		return false, false
+	})
 	if err != nil {
 		return PruneStats{}, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return PruneStats{}, ErrClosed
+	st.Size, err = s.size(partition)
+	return st, err
+}
+
+func (s *MemoryStore) size(partition int) (int, error) {
+	p, err := s.part(partition)
+	if err != nil {
+		return 0, err
 	}
-	pruned := p.pruneExpired(now.UnixNano())
-	return PruneStats{Pruned: pruned, Size: p.size}, nil
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	return p.Len(), nil
+}
+
+// Scan implements Store. Positions are slot numbers: a record keeps its
+// slot until it is deleted.
+func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, error) {
+	if req.After > math.MaxInt32 {
+		return ScanResult{Next: req.After, Done: true}, nil
+	}
+	t := req.Now.UnixNano()
+	var res ScanResult
+	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), func(p *memPartitionState, slot int32) (bool, bool) {
+		r := p.Value(slot)
+		if t >= r.expires {
+			return false, false
+		}
+		e := Entry{Key: decodeKey(p.Key(slot)), Partition: req.Partition}
+		r.record(&e.Record)
+		if !req.Filter.Match(e.Key, &e.Record) {
+			return false, false
+		}
+		res.Entries = append(res.Entries, e)
+		return false, len(res.Entries) >= req.Limit
+	})
+	if err != nil {
+		return ScanResult{}, err
+	}
+	res.Next, res.Done = uint64(next), done
+	return res, nil
+}
+
+// DeleteMatching implements Store.
+func (s *MemoryStore) DeleteMatching(ctx context.Context, req DeleteRequest) (DeleteStats, error) {
+	t := req.Now.UnixNano()
+	var st DeleteStats
+	_, _, err := s.sweep(ctx, req.Partition, 0, func(p *memPartitionState, slot int32) (bool, bool) {
+		r := p.Value(slot)
+		if t >= r.expires {
+			return false, false
+		}
+		k := decodeKey(p.Key(slot))
+		var rec Record
+		r.record(&rec)
+		if !req.Filter.Match(k, &rec) {
+			return false, false
+		}
+		st.Matched++
+		st.Keys = append(st.Keys, k)
+		if req.DryRun {
+			return false, false
+		}
+		st.Deleted++
+		return true, false
+	})
+	if err != nil {
+		return DeleteStats{}, err
+	}
+	st.Size, err = s.size(req.Partition)
+	return st, err
 }
 
 // Stat implements Store. A memory partition is always available; its Owner
 // is "memory".
 func (s *MemoryStore) Stat(ctx context.Context, partition int) (StoreStatus, error) {
-	p, err := s.part(partition)
+	if err := ctx.Err(); err != nil {
+		return StoreStatus{}, err
+	}
+	n, err := s.size(partition)
 	if err != nil {
 		return StoreStatus{}, err
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return StoreStatus{}, ErrClosed
-	}
-	return StoreStatus{Owner: "memory", Available: true, Entries: p.size}, nil
+	return StoreStatus{Owner: "memory", Available: true, Entries: n}, nil
 }
 
 // Close implements Store: it drops every record. Later calls return
@@ -378,7 +718,7 @@ func (s *MemoryStore) Close() error {
 		p.mu.Lock()
 		closed = closed || p.closed
 		p.closed = true
-		p.reset(p.seed)
+		p.Reset(p.Seed())
 		p.mu.Unlock()
 	}
 	if closed {

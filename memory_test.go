@@ -23,6 +23,13 @@ func TestMemoryStoreConformanceThroughInterface(t *testing.T) {
 	storetest.Run(t, func(*testing.T) switchboard.Store { return opaque{switchboard.NewMemoryStore()} })
 }
 
+// TestMemoryStoreConformanceWithFaults runs the suite through a FaultStore,
+// so the rules about unavailable partitions run for the Manager over the
+// memory backend too.
+func TestMemoryStoreConformanceWithFaults(t *testing.T) {
+	storetest.Run(t, func(*testing.T) switchboard.Store { return storetest.NewFaultStore(switchboard.NewMemoryStore()) })
+}
+
 func TestMemoryStoreServesOneManager(t *testing.T) {
 	st := switchboard.NewMemoryStore()
 	m, err := switchboard.New(switchboard.Config{}, switchboard.WithStore(st))

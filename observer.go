@@ -39,9 +39,22 @@ const (
 	// Size is its size afterwards. Sent for every pruned partition, Count 0
 	// included, so gauges stay current.
 	EventPruned EventKind = "pruned"
-	// EventDeleted: Delete removed the record of SessionKey; Size is the
-	// partition size afterwards.
+	// EventDeleted: Delete or DeleteMatching removed the record of
+	// SessionKey; Size is the partition size afterwards.
 	EventDeleted EventKind = "deleted"
+	// EventConfirmed: Confirm matched the record of SessionKey; Revision is
+	// its new revision.
+	EventConfirmed EventKind = "confirmed"
+	// EventInvalidated: Invalidate turned the record of SessionKey into a
+	// tombstone; Revision is its new revision.
+	EventInvalidated EventKind = "invalidated"
+	// EventSuperseded: a Set was refused because a fresh record of higher
+	// priority stands; Revision is that record's.
+	EventSuperseded EventKind = "superseded"
+	// EventConflict: a conditional Set, a Confirm or an Invalidate found
+	// another record than it required (Op says which); Revision is the
+	// record's (0 when there was none).
+	EventConflict EventKind = "conflict"
 )
 
 // Outcome is the result class of a Resolve.
@@ -70,6 +83,8 @@ type Event struct {
 	FallbackReason FallbackReason
 	Stale          bool
 	EvictionReason EvictionReason
-	Count          int // evicted or pruned records
-	Size           int // partition size afterwards; -1 when unknown
+	Count          int    // evicted or pruned records
+	Size           int    // partition size afterwards; -1 when unknown
+	Revision       uint64 // the record's revision, where the Kind says so
+	Op             string // EventConflict: "set", "confirm" or "invalidate"
 }

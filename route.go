@@ -75,12 +75,60 @@ func (r Route) Clone() Route {
 	return r
 }
 
-// Record is a stored route with its timestamps. It is fresh while the
-// current time is before ExpiresAt.
+// Record is a stored route with its timestamps and provenance. It is fresh
+// while the current time is before ExpiresAt.
 type Record struct {
 	Route     Route
 	UpdatedAt time.Time
 	ExpiresAt time.Time
+	// Origin says how the record got there: written by Set, copied from
+	// the thread's room by Resolve, or a caller's fallback stored by
+	// Resolve.
+	Origin Origin
+	// Writer is the WithWriter label of the write that stored the route
+	// ("" none), such as "inbound" or "cron".
+	Writer string
+	// Priority is the WithPriority of the write (0 by default; Resolve
+	// stores with 0). A Set with a lower priority cannot replace the record
+	// while it is fresh and valid.
+	Priority int
+	// Revision is positive, unique within the record's partition and
+	// strictly increasing for a key over its whole life: every write of the
+	// key (Set, a route stored by Resolve, Confirm, Invalidate) gives it a
+	// new one. IfRevision makes a Set conditional on it.
+	Revision uint64
+	// Confirmed is true after Confirm matched the record; any other write
+	// resets it.
+	Confirmed bool
+	// Invalidated, when not empty, is the reason given to Invalidate: the
+	// record is a tombstone until ExpiresAt and is never an answer (Get
+	// reports ErrInvalidated, Resolve goes on to the next candidate).
+	Invalidated string
+}
+
+// Origin says how a record got there.
+type Origin string
+
+// The origins of a record.
+const (
+	// OriginSet: written by Set.
+	OriginSet Origin = "set"
+	// OriginRoomFallback: the thread's room's route, copied by Resolve.
+	OriginRoomFallback Origin = "partition_fallback"
+	// OriginProvidedFallback: a caller's fallback, stored by Resolve.
+	OriginProvidedFallback Origin = "provided_fallback"
+)
+
+// Target returns the delivery target of r: the pair (ExternalRoomID,
+// ThreadID) that Confirm and Invalidate compare.
+func (r Route) Target() Target { return Target{ExternalRoomID: r.ExternalRoomID, ThreadID: r.ThreadID} }
+
+// Target is where a route delivers: Confirm and Invalidate compare it, and
+// Resolve never answers with a candidate whose target equals an
+// invalidated record's.
+type Target struct {
+	ExternalRoomID string
+	ThreadID       string
 }
 
 // Source says where a Resolution's route came from.
@@ -109,6 +157,10 @@ const (
 	ReasonThreadScopeMiss FallbackReason = "thread_scope_miss"
 	// ReasonSessionUnavailable: the key's partition could not be reached.
 	ReasonSessionUnavailable FallbackReason = "session_unavailable"
+	// ReasonInvalidated: a record looked at was invalidated (and none was
+	// expired), so Resolve went on past it and past any candidate with its
+	// target.
+	ReasonInvalidated FallbackReason = "invalidated"
 )
 
 // Resolution is the answer of Manager.Resolve: the route to use and how it
@@ -122,4 +174,12 @@ type Resolution struct {
 	Fallback       bool           // Source is not SourceStateHit
 	Stale          bool           // an expired record was looked at
 	FallbackReason FallbackReason // "" when Fallback is false
+	// Origin, Writer, Revision and Confirmed are those of the record
+	// answered with (on a state hit) or just stored (on a fallback), so a
+	// stored guess shows as a state hit with Origin provided_fallback and
+	// Confirmed false. They are zero for ReasonSessionUnavailable.
+	Origin    Origin
+	Writer    string
+	Revision  uint64
+	Confirmed bool
 }

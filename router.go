@@ -10,7 +10,12 @@ type Router interface {
 	Set(ctx context.Context, key SessionKey, r Route, opts ...SetOption) error
 	Get(ctx context.Context, key SessionKey) (Record, error)
 	Resolve(ctx context.Context, key SessionKey, fallbacks ...Route) (Resolution, error)
+	Confirm(ctx context.Context, key SessionKey, delivered Route) (Record, error)
+	Invalidate(ctx context.Context, key SessionKey, failed Route, reason string) error
+	Explain(ctx context.Context, key SessionKey, fallbacks ...Route) (Explanation, error)
 	Delete(ctx context.Context, key SessionKey) error
+	List(ctx context.Context, f Filter, limit int, cursor string) ([]Entry, string, error)
+	DeleteMatching(ctx context.Context, f Filter, dryRun bool) (DeleteResult, error)
 	Prune(ctx context.Context) (PruneResult, error)
 	PartitionStatus(ctx context.Context, partition int) (PartitionStatus, error)
 }

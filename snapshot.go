@@ -12,39 +12,67 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/memtable"
 )
 
-// Snapshot format, version 1: a header line, one JSON object per record
-// (oldest write first within each partition), and a trailer line with the
-// record count and the CRC-32 (IEEE) of every byte before it, so that a
-// truncated or damaged file is detected rather than half restored.
+// Snapshot format, version 2: a header line; a line with the partition
+// count and each partition's revision counter; one JSON object per record
+// (partition by partition, oldest write first); and a trailer line with
+// the record count and the CRC-32 (IEEE) of every byte before it, so that
+// a truncated or damaged file is detected rather than half restored.
+//
+// Version 1 (no counters line, records without provenance) still loads:
+// its records get Origin set and revisions in file order.
 const (
-	snapshotHeader  = "switchboard snapshot v1\n"
-	snapshotTrailer = "end "
+	snapshotHeaderV1 = "switchboard snapshot v1\n"
+	snapshotHeader   = "switchboard snapshot v2\n"
+	snapshotTrailer  = "end "
 )
+
+type snapshotMeta struct {
+	Partitions int      `json:"partitions"`
+	Revisions  []uint64 `json:"revisions"` // per partition: the last revision handed out
+}
 
 type snapshotRecord struct {
-	Key       string `json:"k"`
-	Route     Route  `json:"r"`
-	UpdatedAt int64  `json:"u"` // unix nanoseconds
-	ExpiresAt int64  `json:"e"` // unix nanoseconds
+	Key         string `json:"k"`
+	Route       Route  `json:"r"`
+	UpdatedAt   int64  `json:"u"` // unix nanoseconds
+	ExpiresAt   int64  `json:"e"` // unix nanoseconds
+	Origin      Origin `json:"o,omitempty"`
+	Writer      string `json:"w,omitempty"`
+	Priority    int    `json:"p,omitempty"`
+	Revision    uint64 `json:"v,omitempty"`
+	Confirmed   bool   `json:"c,omitempty"`
+	Invalidated string `json:"i,omitempty"`
 }
 
 // WriteSnapshot writes every record of s to w, partition by partition,
 // each partition copied under its read lock and written after it.
 func (s *MemoryStore) WriteSnapshot(w io.Writer) error {
+	if s.parts == nil {
+		return errors.New("snapshot: the store serves no Manager")
+	}
 	crc := crc32.NewIEEE()
 	bw := bufio.NewWriter(io.MultiWriter(w, crc))
 	if _, err := bw.WriteString(snapshotHeader); err != nil {
 		return err
 	}
-	enc := json.NewEncoder(bw)
-	count := 0
+	parts := make([][]snapshotRecord, len(s.parts))
+	meta := snapshotMeta{Partitions: len(s.parts), Revisions: make([]uint64, len(s.parts))}
 	for i := range s.parts {
-		recs, err := s.parts[i].snapshot()
-		if err != nil {
+		var err error
+		if parts[i], meta.Revisions[i], err = s.parts[i].snapshot(); err != nil {
 			return err
 		}
+	}
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(meta); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	count := 0
+	for _, recs := range parts {
 		for _, r := range recs {
 			if err := enc.Encode(r); err != nil {
 				return fmt.Errorf("snapshot: %w", err)
@@ -59,41 +87,36 @@ func (s *MemoryStore) WriteSnapshot(w io.Writer) error {
 	return err
 }
 
-func (p *memPartition) snapshot() ([]snapshotRecord, error) {
+func (p *memPartition) snapshot() ([]snapshotRecord, uint64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
-	out := make([]snapshotRecord, 0, p.size)
-	for slot := p.oldest; slot != noSlot; slot = p.links[slot].next {
-		e := p.at(slot)
-		out = append(out, snapshotRecord{Key: e.sessionKey().String(), Route: e.route.Clone(), UpdatedAt: e.updated, ExpiresAt: e.expires})
+	out := make([]snapshotRecord, 0, p.Len())
+	for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
+		r := p.Value(slot)
+		out = append(out, snapshotRecord{
+			Key: decodeKey(p.Key(slot)).String(), Route: r.route.Clone(), UpdatedAt: r.updated, ExpiresAt: r.expires,
+			Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
+			Confirmed: r.confirmed, Invalidated: r.invalidated(),
+		})
 	}
-	return out, nil
-}
-
-// sessionKey decodes the key e holds.
-func (e *memEntry) sessionKey() SessionKey {
-	enc := e.long
-	if e.keyLen <= inlineKey {
-		enc = string(e.inline[:e.keyLen])
-	}
-	parts := strings.SplitN(enc, "\x00", 4)
-	k := SessionKey{ChannelType: parts[0], BridgeID: parts[1], RoomID: parts[2]}
-	if len(parts) == 4 {
-		k.ThreadID = parts[3]
-	}
-	return k
+	return out, p.rev, nil
 }
 
 // ReadSnapshot restores the records of a snapshot written by WriteSnapshot
-// into s, skipping those already expired at now; records are placed by the
-// current partition count and capacity (the least recently written are
-// evicted if a partition overflows). s must serve a Manager (New has run)
-// and should be empty. The whole snapshot is checked before anything is
-// restored: a truncated, damaged or unknown snapshot is an error wrapping
-// ErrInvalidSnapshot and restores nothing.
+// (version 2, or version 1) into s, skipping those already expired at now.
+// Records keep every field, revisions included, and each partition's
+// revision counter continues where it was, so revisions keep increasing
+// across a restart. When the snapshot was taken with another partition
+// count, records are placed by the current one and renumbered above every
+// revision the snapshot had handed out, so revisions stay unique within a
+// partition and still increase for every key; a partition that overflows
+// its capacity evicts its least recently written records. s must serve a
+// Manager (New has run) and should be empty. The whole snapshot is checked
+// before anything is restored: a truncated, damaged or unknown snapshot is
+// an error wrapping ErrInvalidSnapshot and restores nothing.
 func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, err error) {
 	if s.parts == nil {
 		return 0, errors.New("read snapshot: the store serves no Manager yet")
@@ -105,7 +128,8 @@ func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, er
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidSnapshot, fmt.Sprintf(format, args...))
 	}
-	if !bytes.HasPrefix(data, []byte(snapshotHeader)) {
+	v1 := bytes.HasPrefix(data, []byte(snapshotHeaderV1))
+	if !v1 && !bytes.HasPrefix(data, []byte(snapshotHeader)) {
 		return 0, bad("no %q header", strings.TrimSpace(snapshotHeader))
 	}
 	end := bytes.LastIndex(data, []byte("\n"+snapshotTrailer))
@@ -121,56 +145,137 @@ func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, er
 	if got := crc32.ChecksumIEEE(body); got != sum {
 		return 0, bad("checksum %08x, trailer says %08x: the file is damaged", got, sum)
 	}
-	var recs []snapshotRecord
 	lines := bytes.Split(bytes.TrimSuffix(body[len(snapshotHeader):], []byte("\n")), []byte("\n"))
-	for i, line := range lines {
-		if len(line) == 0 && len(lines) == 1 {
-			break
-		}
-		var rec snapshotRecord
+	if len(lines) == 1 && len(lines[0]) == 0 {
+		lines = nil
+	}
+	decode := func(line []byte, v any) error {
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
-			return 0, bad("record %d: %v", i+1, err)
-		}
-		recs = append(recs, rec)
+		return dec.Decode(v)
 	}
-	if len(recs) != count {
-		return 0, bad("%d records, trailer says %d", len(recs), count)
+	var meta snapshotMeta
+	if !v1 {
+		if len(lines) == 0 || decode(lines[0], &meta) != nil || meta.Partitions <= 0 || len(meta.Revisions) != meta.Partitions {
+			return 0, bad("no valid partitions line")
+		}
+		lines = lines[1:]
+	}
+	if len(lines) != count {
+		return 0, bad("%d records, trailer says %d", len(lines), count)
 	}
 	type placed struct {
-		key  StoreKey
-		rec  snapshotRecord
-		enc  []byte
-		part *memPartition
+		key StoreKey
+		enc []byte
+		rec memRecord
 	}
-	todo := make([]placed, 0, len(recs))
-	seed := s.parts[0].seed
-	for i, rec := range recs {
+	todo := make([]placed, 0, len(lines))
+	var highest uint64 // the highest revision the snapshot handed out
+	for _, r := range meta.Revisions {
+		highest = max(highest, r)
+	}
+	seed := s.parts[0].Seed()
+	for i, line := range lines {
+		var rec snapshotRecord
+		if err := decode(line, &rec); err != nil {
+			return 0, bad("record %d: %v", i+1, err)
+		}
 		k, err := ParseSessionKey(rec.Key)
 		if err != nil {
 			return 0, bad("record %d: %v", i+1, err)
 		}
-		if err := rec.Route.Validate(); err != nil {
+		if err := rec.check(v1); err != nil {
 			return 0, bad("record %d: %v", i+1, err)
 		}
+		highest = max(highest, rec.Revision)
 		if rec.ExpiresAt <= now.UnixNano() {
 			continue
 		}
 		var buf [keyBufSize]byte
 		room, full, enc := keyHashes(k, &seed, &buf)
-		p := jumpHash(room, len(s.parts))
-		todo = append(todo, placed{StoreKey{Key: k, Partition: p, Hash: full}, rec, bytes.Clone(enc), &s.parts[p]})
+		todo = append(todo, placed{
+			key: StoreKey{Key: k, Partition: jumpHash(room, len(s.parts)), Hash: full}, enc: bytes.Clone(enc),
+			rec: memRecord{route: rec.Route.Clone(), updated: rec.UpdatedAt, expires: rec.ExpiresAt, rev: rec.Revision,
+				tags: rec.Writer + rec.Invalidated, wlen: uint8(len(rec.Writer)), prio: int16(rec.Priority),
+				origin: originCode(rec.Origin), confirmed: rec.Confirmed},
+		})
+	}
+	// Same partitions: revisions and counters carry over. Otherwise (or
+	// for version 1) every record is renumbered in its new partition, above
+	// everything the snapshot handed out.
+	keep := !v1 && meta.Partitions == len(s.parts)
+	for i := range s.parts {
+		p := &s.parts[i]
+		p.mu.Lock()
+		if keep {
+			p.rev = max(p.rev, meta.Revisions[i])
+		} else {
+			p.rev = max(p.rev, highest)
+		}
+		p.mu.Unlock()
 	}
 	for _, t := range todo {
-		t.part.mu.Lock()
-		if !t.part.closed {
-			t.part.write(t.key.Hash, t.key.Key, t.enc, t.rec.Route.Clone(), t.rec.UpdatedAt, t.rec.ExpiresAt, s.limit)
+		p := &s.parts[t.key.Partition]
+		p.mu.Lock()
+		if !p.closed {
+			if !keep {
+				p.rev++
+				t.rec.rev = p.rev
+			}
+			p.rev = max(p.rev, t.rec.rev)
+			p.restore(&t.key, t.enc, t.rec, s.limit)
 			restored++
 		}
-		t.part.mu.Unlock()
+		p.mu.Unlock()
 	}
 	return restored, nil
+}
+
+// check validates the fields of a snapshot record.
+func (r *snapshotRecord) check(v1 bool) error {
+	if err := r.Route.Validate(); err != nil {
+		return err
+	}
+	if v1 {
+		if r.Origin != "" || r.Writer != "" || r.Priority != 0 || r.Revision != 0 || r.Confirmed || r.Invalidated != "" {
+			return errors.New("a version 1 record has version 2 fields")
+		}
+		r.Origin = OriginSet
+		return nil
+	}
+	switch r.Origin {
+	case OriginSet, OriginRoomFallback, OriginProvidedFallback:
+	default:
+		return fmt.Errorf("origin %q", r.Origin)
+	}
+	if r.Revision == 0 {
+		return errors.New("no revision")
+	}
+	if r.Priority < MinPriority || r.Priority > MaxPriority {
+		return fmt.Errorf("priority %d out of range", r.Priority)
+	}
+	if err := CheckWriter(r.Writer); err != nil {
+		return err
+	}
+	if r.Invalidated != "" {
+		return CheckReason(r.Invalidated)
+	}
+	return nil
+}
+
+// restore puts rec under key as the newest record, keeping its revision,
+// and evicts down to limit.
+func (p *memPartitionState) restore(key *StoreKey, enc []byte, rec memRecord, limit int) {
+	pos, slot := p.find(key, enc)
+	if slot == memtable.NoSlot {
+		slot = p.Insert(pos, key.Hash, enc)
+	} else {
+		p.Touch(slot)
+	}
+	*p.Value(slot) = rec
+	for p.Len() > limit {
+		p.Remove(p.Oldest())
+	}
 }
 
 // SaveSnapshot writes a snapshot of s to path atomically: to a temporary

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,8 +24,10 @@ type Options struct {
 	// KeyPrefix namespaces one Switchboard instance in a Redis database or
 	// cluster: every key of partition p starts with the hash tag
 	// "{<KeyPrefix>:<p>}". Managers that must share state use the same
-	// prefix; instances that must not, different ones. It may not contain
-	// '{' or '}'. Default: "sb".
+	// prefix — and then must use the same partition count and capacity,
+	// which Init records under the prefix and checks (see Store.Init);
+	// instances that must not share, different prefixes. It may not
+	// contain '{' or '}'. Default: "sb".
 	KeyPrefix string
 	// OpTimeout bounds every store call, whatever the client's own timeouts:
 	// a partition whose node does not answer within it is reported as
@@ -49,14 +53,23 @@ const (
 // with switchboard.WithStore; the Manager closes it. Closing it does not
 // close the client.
 type Store struct {
-	client redis.UniversalClient
-	opts   Options
-	guard  bool // the client ignores context deadlines: calls are bounded here
-	tags   []string
-	limit  int
-	inited atomic.Bool
-	closed atomic.Bool
-	calls  sync.WaitGroup // guarded calls still running after their caller gave up
+	client  redis.UniversalClient
+	opts    Options
+	guard   bool // the client ignores context deadlines: calls are bounded here
+	graceMs string
+	parts   []partition
+	limit   int
+	inited  atomic.Bool
+
+	mu     sync.RWMutex // guards closed against calls.Add, so Close cannot miss a call
+	closed bool
+	calls  sync.WaitGroup // calls in flight, including guarded ones whose caller gave up
+}
+
+// partition holds the keys of one partition, built once by Init.
+type partition struct {
+	keys   []string // write order, expiry, revision counter
+	prefix string   // of record keys
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -71,7 +84,8 @@ var _ switchboard.Store = (*Store)(nil)
 // and its connections do not pile up. With ContextTimeoutEnabled false
 // (go-redis' default) the client does not honour deadlines; the Store then
 // runs each call in a goroutine and stops waiting for it after OpTimeout,
-// and the abandoned call ends when the client's own timeouts say so.
+// and the abandoned call ends when the client's own timeouts say so (Close
+// waits for it).
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: redisstore: nil client", switchboard.ErrInvalidConfig)
@@ -94,7 +108,8 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	case opts.ExpiryGrace < 0:
 		return nil, fmt.Errorf("%w: redisstore: ExpiryGrace %v must not be negative", switchboard.ErrInvalidConfig, opts.ExpiryGrace)
 	}
-	return &Store{client: client, opts: opts, guard: !honoursDeadlines(client)}, nil
+	return &Store{client: client, opts: opts, guard: !honoursDeadlines(client),
+		graceMs: strconv.FormatInt(opts.ExpiryGrace.Milliseconds(), 10)}, nil
 }
 
 func honoursDeadlines(c redis.UniversalClient) bool {
@@ -109,48 +124,112 @@ func honoursDeadlines(c redis.UniversalClient) bool {
 	return false
 }
 
-// Init implements switchboard.Store.
+// MetaKey returns the key under which Init records the partition count and
+// capacity of a key prefix.
+func MetaKey(prefix string) string { return "{" + prefix + "}:meta" }
+
+// Init implements switchboard.Store. It records the partition count and
+// capacity under the key prefix (MetaKey) the first time, and refuses, with
+// an error wrapping switchboard.ErrInvalidConfig that names both values, a
+// Manager whose configuration differs from what is recorded: replicas on
+// one prefix that disagreed would put the same key in different
+// partitions, or evict differently. To change the partition count, use a
+// new prefix (routes would otherwise sit in the wrong partitions); to
+// change the capacity, stop every replica and delete the meta key. Init
+// needs Redis to answer (within OpTimeout); when it does not, the error
+// wraps switchboard.ErrPartitionUnavailable.
 func (s *Store) Init(cfg switchboard.StoreConfig) error {
-	if !s.inited.CompareAndSwap(false, true) {
-		return errors.New("redisstore: already serving a Manager")
-	}
 	if cfg.PartitionCount <= 0 || cfg.MaxEntriesPerPartition <= 0 {
 		return fmt.Errorf("%w: redisstore: partition count %d and capacity %d must be positive",
 			switchboard.ErrInvalidConfig, cfg.PartitionCount, cfg.MaxEntriesPerPartition)
 	}
-	s.tags = make([]string, cfg.PartitionCount)
-	for p := range s.tags {
-		s.tags[p] = "{" + s.opts.KeyPrefix + ":" + strconv.Itoa(p) + "}"
+	if !s.inited.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: redisstore: already serving a Manager", switchboard.ErrInvalidConfig)
 	}
-	s.limit = cfg.MaxEntriesPerPartition
+	parts := make([]partition, cfg.PartitionCount)
+	for p := range parts {
+		tag := "{" + s.opts.KeyPrefix + ":" + strconv.Itoa(p) + "}"
+		parts[p] = partition{keys: []string{tag + ":o", tag + ":e", tag + ":s"}, prefix: tag + ":r:"}
+	}
+	if err := s.checkMeta(cfg); err != nil {
+		s.inited.Store(false)
+		return err
+	}
+	s.parts, s.limit = parts, cfg.MaxEntriesPerPartition
 	return nil
 }
 
-// keys returns the script keys and record-key prefix of partition p.
-func (s *Store) keys(p int) ([]string, string, error) {
-	if p < 0 || p >= len(s.tags) {
-		return nil, "", fmt.Errorf("redisstore: partition %d out of range (%d partitions)", p, len(s.tags))
+func (s *Store) checkMeta(cfg switchboard.StoreConfig) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
+	defer cancel()
+	done, err := s.begin(ctx)
+	if err != nil {
+		return err
 	}
-	tag := s.tags[p]
-	return []string{tag + ":o", tag + ":e", tag + ":s"}, tag + ":r:", nil
+	var reply any
+	err = s.bounded(ctx, done, func(ctx context.Context) error {
+		var err error
+		reply, err = initScript.Run(ctx, s.client, []string{MetaKey(s.opts.KeyPrefix)}, cfg.PartitionCount, cfg.MaxEntriesPerPartition).Result()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: init: %w", s.unavailable(-1, err))
+	}
+	vals, _ := reply.([]any)
+	if len(vals) != 2 {
+		return fmt.Errorf("%w: redisstore: init: unexpected reply %v", switchboard.ErrPartitionUnavailable, reply)
+	}
+	parts, _ := strconv.Atoi(fmt.Sprint(vals[0]))
+	capacity, _ := strconv.Atoi(fmt.Sprint(vals[1]))
+	if parts != cfg.PartitionCount || capacity != cfg.MaxEntriesPerPartition {
+		return fmt.Errorf("%w: redisstore: key prefix %q holds routes of %d partitions with capacity %d, this Manager has %d partitions with capacity %d; "+
+			"every Manager on one prefix must agree (set partition_count and max_entries_per_partition explicitly, or use another key prefix)",
+			switchboard.ErrInvalidConfig, s.opts.KeyPrefix, parts, capacity, cfg.PartitionCount, cfg.MaxEntriesPerPartition)
+	}
+	return nil
+}
+
+// begin admits one call: ErrClosed after Close, the context's error when
+// it is done; otherwise the call is counted until done is called.
+func (s *Store) begin(ctx context.Context) (done func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, switchboard.ErrClosed
+	}
+	s.calls.Add(1)
+	return s.calls.Done, nil
+}
+
+func (s *Store) part(p int) (*partition, error) {
+	if p < 0 || p >= len(s.parts) {
+		return nil, fmt.Errorf("redisstore: partition %d out of range (%d partitions)", p, len(s.parts))
+	}
+	return &s.parts[p], nil
 }
 
 // run runs script on partition p in one round trip, bounded by OpTimeout.
 func (s *Store) run(ctx context.Context, p int, script *redis.Script, args ...any) ([]any, error) {
-	if s.closed.Load() {
-		return nil, switchboard.ErrClosed
-	}
-	keys, prefix, err := s.keys(p)
+	done, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]any{prefix}, args...)
+	pt, err := s.part(p)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	argv := make([]any, 0, len(args)+1)
+	argv = append(append(argv, pt.prefix), args...)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 	defer cancel()
 	var reply any
-	err = s.bounded(ctx, func(ctx context.Context) error {
+	err = s.bounded(ctx, done, func(ctx context.Context) error {
 		var err error
-		reply, err = script.Run(ctx, s.client, keys, argv...).Result()
+		reply, err = script.Run(ctx, s.client, pt.keys, argv...).Result()
 		return err
 	})
 	if err != nil {
@@ -158,25 +237,26 @@ func (s *Store) run(ctx context.Context, p int, script *redis.Script, args ...an
 	}
 	vals, ok := reply.([]any)
 	if !ok {
-		return nil, fmt.Errorf("redisstore: partition %d: unexpected script reply %T", p, reply)
+		return nil, fmt.Errorf("%w: redisstore: partition %d: unexpected script reply %T", switchboard.ErrPartitionUnavailable, p, reply)
 	}
 	return vals, nil
 }
 
 // bounded calls fn, returning when it does or when ctx is done, whichever
-// comes first (see New on clients that ignore deadlines).
-func (s *Store) bounded(ctx context.Context, fn func(context.Context) error) error {
+// comes first (see New on clients that ignore deadlines), and calls done
+// once fn has returned.
+func (s *Store) bounded(ctx context.Context, done func(), fn func(context.Context) error) error {
 	if !s.guard {
+		defer done()
 		return fn(ctx)
 	}
-	done := make(chan error, 1)
-	s.calls.Add(1)
+	result := make(chan error, 1)
 	go func() {
-		defer s.calls.Done()
-		done <- fn(ctx)
+		defer done()
+		result <- fn(ctx)
 	}()
 	select {
-	case err := <-done:
+	case err := <-result:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -184,23 +264,44 @@ func (s *Store) bounded(ctx context.Context, fn func(context.Context) error) err
 }
 
 // unavailable wraps a failed call: everything but an error reply of the
-// script itself means the partition could not be reached in time.
+// script itself means the partition could not be reached in time. When the
+// request may have reached Redis (a timeout, a connection broken after
+// sending), the error wraps switchboard.ErrOutcomeUnknown too.
 func (s *Store) unavailable(p int, err error) error {
+	where := fmt.Sprintf("partition %d", p)
+	if p < 0 {
+		where = "meta key"
+	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
 		for _, transient := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY", "MOVED", "ASK", "NOREPLICAS"} {
 			if strings.HasPrefix(msg, transient) {
-				return fmt.Errorf("%w: partition %d: %w", switchboard.ErrPartitionUnavailable, p, err)
+				return fmt.Errorf("%w: %s: %w", switchboard.ErrPartitionUnavailable, where, err)
 			}
 		}
-		return fmt.Errorf("redisstore: partition %d: %w", p, err)
+		return fmt.Errorf("%w: redisstore: %s: script error: %w", switchboard.ErrPartitionUnavailable, where, err)
 	}
-	return fmt.Errorf("%w: partition %d: %w", switchboard.ErrPartitionUnavailable, p, err)
+	if notSent(err) {
+		return fmt.Errorf("%w: %s (not applied): %w", switchboard.ErrPartitionUnavailable, where, err)
+	}
+	return fmt.Errorf("%w: %s: %w: %w", switchboard.ErrPartitionUnavailable, where, switchboard.ErrOutcomeUnknown, err)
+}
+
+// notSent reports whether err shows that the request never reached Redis:
+// a refused or failed dial, or no free connection in the pool.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed)
 }
 
 // stamp formats unix nanoseconds as the scripts compare them.
 func stamp(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
+
+func nanos(d time.Duration) string { return fmt.Sprintf("%020d", int64(d)) }
 
 func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -214,31 +315,57 @@ func parseStamp(v any) (time.Time, error) {
 	str, _ := v.(string)
 	n, err := strconv.ParseInt(str, 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("redisstore: bad timestamp %q", str)
+		return time.Time{}, fmt.Errorf("%w: redisstore: bad timestamp %q", switchboard.ErrPartitionUnavailable, str)
 	}
 	return time.Unix(0, n), nil
 }
 
-// record decodes the u, e, r fields a script returned.
-func record(u, e, r any) (switchboard.Record, error) {
+// record decodes the nine values u, e, r, o, w, p, v, c, i a script
+// returned for a record.
+func record(v []any) (switchboard.Record, error) {
 	var rec switchboard.Record
+	if len(v) < 9 {
+		return rec, fmt.Errorf("%w: redisstore: short record %v", switchboard.ErrPartitionUnavailable, v)
+	}
 	var err error
-	if rec.UpdatedAt, err = parseStamp(u); err != nil {
+	if rec.UpdatedAt, err = parseStamp(v[0]); err != nil {
 		return rec, err
 	}
-	if rec.ExpiresAt, err = parseStamp(e); err != nil {
+	if rec.ExpiresAt, err = parseStamp(v[1]); err != nil {
 		return rec, err
 	}
-	raw, _ := r.(string)
+	raw, _ := v[2].(string)
 	if err := json.Unmarshal([]byte(raw), &rec.Route); err != nil {
-		return rec, fmt.Errorf("redisstore: bad stored route: %w", err)
+		return rec, fmt.Errorf("%w: redisstore: bad stored route: %w", switchboard.ErrPartitionUnavailable, err)
 	}
+	rec.Origin = switchboard.Origin(str(v[3]))
+	rec.Writer = str(v[4])
+	rec.Priority, _ = strconv.Atoi(str(v[5]))
+	rec.Revision, _ = strconv.ParseUint(str(v[6]), 10, 64)
+	rec.Confirmed = str(v[7]) == "1"
+	rec.Invalidated = str(v[8])
 	return rec, nil
 }
 
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
+}
+
 func integer(v any) int {
-	n, _ := v.(int64)
-	return int(n)
+	switch v := v.(type) {
+	case int64:
+		return int(v)
+	case string:
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
 }
 
 // Get implements switchboard.Store.
@@ -249,10 +376,7 @@ func (s *Store) Get(ctx context.Context, key switchboard.StoreKey, now time.Time
 	}
 	switch status, _ := vals[0].(string); status {
 	case "fresh":
-		if len(vals) < 4 {
-			return switchboard.Record{}, fmt.Errorf("redisstore: short reply %v", vals)
-		}
-		return record(vals[1], vals[2], vals[3])
+		return record(vals[1:])
 	case "expired":
 		return switchboard.Record{}, switchboard.ErrExpired
 	default:
@@ -261,52 +385,143 @@ func (s *Store) Get(ctx context.Context, key switchboard.StoreKey, now time.Time
 }
 
 // Set implements switchboard.Store.
-func (s *Store) Set(ctx context.Context, key switchboard.StoreKey, rec switchboard.Record) (switchboard.SetResult, error) {
+func (s *Store) Set(ctx context.Context, req switchboard.SetRequest) (switchboard.SetResult, error) {
+	rec := &req.Record
 	route, err := json.Marshal(rec.Route)
 	if err != nil {
 		return switchboard.SetResult{}, fmt.Errorf("redisstore: encode route: %w", err)
 	}
-	vals, err := s.run(ctx, key.Partition, setScript, key.Key.String(), stamp(rec.UpdatedAt), stamp(rec.ExpiresAt),
-		millis(rec.ExpiresAt), route, s.redisTTL(rec.UpdatedAt, rec.ExpiresAt), s.limit)
+	absent := "0"
+	if req.IfAbsent {
+		absent = "1"
+	}
+	vals, err := s.run(ctx, req.Key.Partition, setScript, req.Key.Key.String(), stamp(rec.UpdatedAt), stamp(rec.ExpiresAt),
+		nanos(rec.ExpiresAt.Sub(rec.UpdatedAt)), route, rec.Route.ExternalRoomID, rec.Route.ThreadID, rec.Writer,
+		rec.Priority, s.redisTTL(rec.UpdatedAt, rec.ExpiresAt), s.limit, strconv.FormatUint(req.IfRevision, 10), absent)
 	if err != nil {
 		return switchboard.SetResult{}, err
 	}
-	return switchboard.SetResult{Evicted: integer(vals[0]), Size: integer(vals[1])}, nil
+	if len(vals) < 4 {
+		return switchboard.SetResult{}, fmt.Errorf("%w: redisstore: short reply %v", switchboard.ErrPartitionUnavailable, vals)
+	}
+	switch str(vals[0]) {
+	case "stored":
+		return switchboard.SetResult{Outcome: switchboard.SetStored, Revision: uint64(integer(vals[1])), Evicted: integer(vals[2]), Size: integer(vals[3])}, nil
+	case "conflict":
+		return switchboard.SetResult{Outcome: switchboard.SetConflict, CurrentRevision: uint64(integer(vals[1])), CurrentPriority: integer(vals[2]), Size: integer(vals[3])}, nil
+	default:
+		return switchboard.SetResult{Outcome: switchboard.SetSuperseded, CurrentRevision: uint64(integer(vals[1])), CurrentPriority: integer(vals[2]), Size: integer(vals[3])}, nil
+	}
 }
 
 // Resolve implements switchboard.Store.
 func (s *Store) Resolve(ctx context.Context, req switchboard.ResolveRequest) (switchboard.ResolveResult, error) {
-	var fallback []byte
-	if req.Fallback.ExternalRoomID != "" {
-		var err error
-		if fallback, err = json.Marshal(req.Fallback); err != nil {
-			return switchboard.ResolveResult{}, fmt.Errorf("redisstore: encode fallback: %w", err)
-		}
-	}
 	room := ""
 	if req.Key.Key.ThreadID != "" {
 		room = req.Room.Key.String()
 	}
-	vals, err := s.run(ctx, req.Key.Partition, resolveScript, req.Key.Key.String(), room, stamp(req.Now),
-		stamp(req.ExpiresAt), millis(req.ExpiresAt), s.redisTTL(req.Now, req.ExpiresAt), fallback, s.limit)
+	args := make([]any, 0, 8+3*len(req.Fallbacks))
+	args = append(args, req.Key.Key.String(), room, stamp(req.Now), stamp(req.ExpiresAt), nanos(req.ExpiresAt.Sub(req.Now)),
+		s.redisTTL(req.Now, req.ExpiresAt), s.limit, len(req.Fallbacks))
+	for _, f := range req.Fallbacks {
+		raw, err := json.Marshal(f)
+		if err != nil {
+			return switchboard.ResolveResult{}, fmt.Errorf("redisstore: encode fallback: %w", err)
+		}
+		args = append(args, f.ExternalRoomID, f.ThreadID, raw)
+	}
+	vals, err := s.run(ctx, req.Key.Partition, resolveScript, args...)
 	if err != nil {
 		return switchboard.ResolveResult{}, err
 	}
-	if len(vals) < 8 {
-		return switchboard.ResolveResult{}, fmt.Errorf("redisstore: short reply %v", vals)
+	if len(vals) < 15 {
+		return switchboard.ResolveResult{}, fmt.Errorf("%w: redisstore: short reply %v", switchboard.ErrPartitionUnavailable, vals)
 	}
-	source, _ := vals[0].(string)
+	source := str(vals[0])
 	res := switchboard.ResolveResult{
 		Source:       switchboard.Source(source),
-		ExactExpired: integer(vals[4]) == 1,
-		RoomExpired:  integer(vals[5]) == 1,
-		Evicted:      integer(vals[6]),
-		Size:         integer(vals[7]),
+		ExactExpired: integer(vals[10]) == 1,
+		RoomExpired:  integer(vals[11]) == 1,
+		Invalidated:  integer(vals[12]) == 1,
+		Evicted:      integer(vals[13]),
+		Size:         integer(vals[14]),
 	}
 	if source != "" {
-		if res.Record, err = record(vals[1], vals[2], vals[3]); err != nil {
+		if res.Record, err = record(vals[1:10]); err != nil {
 			return switchboard.ResolveResult{}, err
 		}
+	}
+	return res, nil
+}
+
+// Look implements switchboard.Store.
+func (s *Store) Look(ctx context.Context, req switchboard.ResolveRequest) (switchboard.LookResult, error) {
+	room := ""
+	if req.Key.Key.ThreadID != "" {
+		room = req.Room.Key.String()
+	}
+	vals, err := s.run(ctx, req.Key.Partition, lookScript, req.Key.Key.String(), room, stamp(req.Now))
+	if err != nil {
+		return switchboard.LookResult{}, err
+	}
+	if len(vals) < 21 {
+		return switchboard.LookResult{}, fmt.Errorf("%w: redisstore: short reply %v", switchboard.ErrPartitionUnavailable, vals)
+	}
+	var res switchboard.LookResult
+	for i, l := range []*switchboard.Look{&res.Exact, &res.Room} {
+		v := vals[10*i:]
+		switch str(v[0]) {
+		case "fresh":
+			l.State = switchboard.LookFresh
+		case "expired":
+			l.State = switchboard.LookExpired
+		default:
+			continue
+		}
+		if str(v[2]) == "" { // expired by Redis itself: nothing left to show
+			continue
+		}
+		if l.Record, err = record(v[1:10]); err != nil {
+			return switchboard.LookResult{}, err
+		}
+	}
+	res.Size = integer(vals[20])
+	return res, nil
+}
+
+// Confirm implements switchboard.Store.
+func (s *Store) Confirm(ctx context.Context, req switchboard.FeedbackRequest) (switchboard.FeedbackResult, error) {
+	return s.feedback(ctx, &req, "confirm", nanos(req.TTL))
+}
+
+// Invalidate implements switchboard.Store.
+func (s *Store) Invalidate(ctx context.Context, req switchboard.FeedbackRequest) (switchboard.FeedbackResult, error) {
+	return s.feedback(ctx, &req, "invalidate", req.Reason)
+}
+
+func (s *Store) feedback(ctx context.Context, req *switchboard.FeedbackRequest, op, arg string) (switchboard.FeedbackResult, error) {
+	vals, err := s.run(ctx, req.Key.Partition, feedbackScript, req.Key.Key.String(), stamp(req.Now),
+		req.Target.ExternalRoomID, req.Target.ThreadID, op, arg, s.graceMs)
+	if err != nil {
+		return switchboard.FeedbackResult{}, err
+	}
+	if len(vals) < 11 {
+		return switchboard.FeedbackResult{}, fmt.Errorf("%w: redisstore: short reply %v", switchboard.ErrPartitionUnavailable, vals)
+	}
+	res := switchboard.FeedbackResult{Size: integer(vals[10])}
+	switch str(vals[0]) {
+	case "not_found":
+		res.Outcome = switchboard.FeedbackNotFound
+		return res, nil
+	case "conflict":
+		res.Outcome = switchboard.FeedbackConflict
+	case "unchanged":
+		res.Outcome = switchboard.FeedbackUnchanged
+	default:
+		res.Outcome = switchboard.FeedbackApplied
+	}
+	if res.Record, err = record(vals[1:10]); err != nil {
+		return switchboard.FeedbackResult{}, err
 	}
 	return res, nil
 }
@@ -332,26 +547,115 @@ func (s *Store) Prune(ctx context.Context, partition int, now time.Time) (switch
 	return switchboard.PruneStats{Pruned: integer(vals[0]), Size: integer(vals[1])}, nil
 }
 
+// scanBatch is how many records one scan script looks at: it bounds the
+// time a script holds Redis.
+const scanBatch = 256
+
+func filterArgs(f *switchboard.Filter) []any {
+	before := ""
+	if !f.UpdatedBefore.IsZero() {
+		before = stamp(f.UpdatedBefore)
+	}
+	inv := "0"
+	if f.Invalidated {
+		inv = "1"
+	}
+	return []any{f.ChannelType, f.BridgeID, f.RoomID, f.ThreadID, string(f.Scope), f.ExternalRoomID, string(f.Origin), f.Writer, before, inv}
+}
+
+// scan runs one scan script. It returns the reply's next score, done,
+// size, count and the rest.
+func (s *Store) scan(ctx context.Context, partition int, now time.Time, after uint64, limit, batch int, mode string, f *switchboard.Filter) (next uint64, done bool, size, n int, rest []any, err error) {
+	args := append([]any{stamp(now), after, limit, batch, mode}, filterArgs(f)...)
+	vals, err := s.run(ctx, partition, scanScript, args...)
+	if err != nil {
+		return 0, false, 0, 0, nil, err
+	}
+	if len(vals) < 4 {
+		return 0, false, 0, 0, nil, fmt.Errorf("%w: redisstore: short reply %v", switchboard.ErrPartitionUnavailable, vals)
+	}
+	score, _ := strconv.ParseFloat(str(vals[0]), 64) // scores are revisions, exact in a float64 up to 2^53
+	return uint64(score), integer(vals[1]) == 1, integer(vals[2]), integer(vals[3]), vals[4:], nil
+}
+
+// Scan implements switchboard.Store: positions are write-order scores
+// (revisions), each call looks at up to 256 records in one script.
+func (s *Store) Scan(ctx context.Context, req switchboard.ScanRequest) (switchboard.ScanResult, error) {
+	next, done, _, n, rest, err := s.scan(ctx, req.Partition, req.Now, req.After, req.Limit, scanBatch, "scan", &req.Filter)
+	if err != nil {
+		return switchboard.ScanResult{}, err
+	}
+	res := switchboard.ScanResult{Next: next, Done: done}
+	for i := 0; i < n && len(rest) >= 10; i++ {
+		k, err := switchboard.ParseSessionKey(str(rest[0]))
+		if err != nil {
+			return switchboard.ScanResult{}, fmt.Errorf("%w: redisstore: bad stored key: %w", switchboard.ErrPartitionUnavailable, err)
+		}
+		rec, err := record(rest[1:10])
+		if err != nil {
+			return switchboard.ScanResult{}, err
+		}
+		res.Entries = append(res.Entries, switchboard.Entry{Key: k, Partition: req.Partition, Record: rec})
+		rest = rest[10:]
+	}
+	return res, nil
+}
+
+// DeleteMatching implements switchboard.Store, in scripts of up to 512
+// records each.
+func (s *Store) DeleteMatching(ctx context.Context, req switchboard.DeleteRequest) (switchboard.DeleteStats, error) {
+	mode := "delete"
+	if req.DryRun {
+		mode = "count"
+	}
+	var st switchboard.DeleteStats
+	var after uint64
+	for {
+		next, done, size, n, rest, err := s.scan(ctx, req.Partition, req.Now, after, 0, 2*scanBatch, mode, &req.Filter)
+		if err != nil {
+			return st, err
+		}
+		for _, m := range rest[:min(n, len(rest))] {
+			k, err := switchboard.ParseSessionKey(str(m))
+			if err != nil {
+				return st, fmt.Errorf("%w: redisstore: bad stored key: %w", switchboard.ErrPartitionUnavailable, err)
+			}
+			st.Keys = append(st.Keys, k)
+		}
+		st.Matched += n
+		if !req.DryRun {
+			st.Deleted += n
+		}
+		st.Size, after = size, next
+		if done {
+			return st, nil
+		}
+	}
+}
+
 // Stat implements switchboard.Store. Owner is the address of the node that
 // serves the partition's slot; Available is the result of a real call to
 // it (ZCARD of the partition, which also gives Entries).
 func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatus, error) {
-	if s.closed.Load() {
-		return switchboard.StoreStatus{}, switchboard.ErrClosed
-	}
-	keys, _, err := s.keys(partition)
+	done, err := s.begin(ctx)
 	if err != nil {
+		return switchboard.StoreStatus{}, err
+	}
+	pt, err := s.part(partition)
+	if err != nil {
+		done()
 		return switchboard.StoreStatus{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 	defer cancel()
-	st := switchboard.StoreStatus{Owner: s.owner(ctx, keys[0])}
+	var st switchboard.StoreStatus
 	var n int64
-	var laddr string
-	if err := s.bounded(ctx, func(ctx context.Context) error {
-		if st.Owner != failoverAddr {
+	var owner, laddr string
+	err = s.bounded(ctx, done, func(ctx context.Context) error {
+		owner = s.owner(ctx, pt.keys[0])
+		if owner != failoverAddr {
 			var err error
-			n, err = s.client.ZCard(ctx, keys[0]).Result()
+			n, err = s.client.ZCard(ctx, pt.keys[0]).Result()
 			return err
 		}
 		// A Sentinel-backed client does not say which master it talks to;
@@ -359,7 +663,7 @@ func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatu
 		var card *redis.IntCmd
 		var info *redis.Cmd
 		if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			card = p.ZCard(ctx, keys[0])
+			card = p.ZCard(ctx, pt.keys[0])
 			info = p.Do(ctx, "CLIENT", "INFO")
 			return nil
 		}); err != nil {
@@ -369,9 +673,14 @@ func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatu
 		text, _ := info.Text()
 		laddr = fieldOf(text, "laddr")
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && errors.Is(cerr, context.Canceled) {
+			return switchboard.StoreStatus{}, cerr
+		}
 		return st, nil // unreachable: Available stays false
 	}
+	st.Owner = owner
 	if laddr != "" {
 		st.Owner = laddr
 	}
@@ -408,12 +717,16 @@ func (s *Store) owner(ctx context.Context, key string) string {
 	return ""
 }
 
-// Close implements switchboard.Store: it waits for abandoned calls to end
-// (see New). It does not close the client.
+// Close implements switchboard.Store: it waits for calls in flight to end,
+// abandoned ones included (see New). It does not close the client.
 func (s *Store) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return switchboard.ErrClosed
 	}
+	s.closed = true
+	s.mu.Unlock()
 	s.calls.Wait()
 	return nil
 }

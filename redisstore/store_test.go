@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,12 +47,93 @@ func clusterClient(t *testing.T, addrs []string) *redis.ClusterClient {
 	return c
 }
 
-func newStore(t *testing.T, c redis.UniversalClient) switchboard.Store {
+func newStore(t *testing.T, c redis.UniversalClient) *redisstore.Store {
 	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: prefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// faultHook is a go-redis hook that fails every command touching a key of
+// a broken partition as a refused connection does, before it is sent: the
+// storetest.PartitionBreaker of the Redis stores under test.
+type faultHook struct {
+	mu     sync.Mutex
+	broken map[string]bool // hash tags "{prefix:p}"
+}
+
+func addFaultHook(c redis.UniversalClient) *faultHook {
+	h := &faultHook{broken: map[string]bool{}}
+	c.AddHook(h)
+	return h
+}
+
+func (h *faultHook) fails(cmd redis.Cmder) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range cmd.Args()[1:] {
+		if s, ok := a.(string); ok && strings.HasPrefix(s, "{") {
+			if i := strings.IndexByte(s, '}'); i > 0 && h.broken[s[:i+1]] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+
+func (h *faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.fails(cmd) {
+			cmd.SetErr(errRefused)
+			return errRefused
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if h.fails(cmd) {
+				cmd.SetErr(errRefused)
+				return errRefused
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// breakable is a redisstore.Store whose partitions the faultHook can break.
+type breakable struct {
+	*redisstore.Store
+	hook   *faultHook
+	prefix string
+}
+
+func (b *breakable) set(p int, broken bool) {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	b.hook.broken[fmt.Sprintf("{%s:%d}", b.prefix, p)] = broken
+}
+
+func (b *breakable) BreakPartition(p int) { b.set(p, true) }
+func (b *breakable) HealPartition(p int)  { b.set(p, false) }
+
+// conformance runs the suite on stores over c whose partitions can be broken.
+func conformance(t *testing.T, c redis.UniversalClient) {
+	hook := addFaultHook(c)
+	var n atomic.Int64 // a subtest may make several stores: each gets its own prefix
+	storetest.Run(t, func(t *testing.T) switchboard.Store {
+		p := fmt.Sprintf("%s:%d", prefix(t), n.Add(1))
+		st, err := redisstore.New(c, redisstore.Options{KeyPrefix: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &breakable{Store: st, hook: hook, prefix: p}
+	})
 }
 
 // newManager returns a Manager over a redisstore on c; both are closed when
@@ -69,8 +154,7 @@ func newManager(tb testing.TB, c redis.UniversalClient, opts redisstore.Options,
 
 func TestConformanceStandalone(t *testing.T) {
 	srv := redistest.Start(t)
-	c := standaloneClient(t, srv.Addr, true)
-	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+	conformance(t, standaloneClient(t, srv.Addr, true))
 }
 
 // TestConformanceStandaloneNoDeadlines runs the suite through a client with
@@ -78,14 +162,12 @@ func TestConformanceStandalone(t *testing.T) {
 // calls itself.
 func TestConformanceStandaloneNoDeadlines(t *testing.T) {
 	srv := redistest.Start(t)
-	c := standaloneClient(t, srv.Addr, false)
-	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+	conformance(t, standaloneClient(t, srv.Addr, false))
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	c := clusterClient(t, cl.Addrs())
-	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+	conformance(t, clusterClient(t, cl.Addrs()))
 }
 
 func TestOptions(t *testing.T) {
@@ -242,7 +324,7 @@ func TestConformanceSentinel(t *testing.T) {
 		MaxRetries: 1, ContextTimeoutEnabled: true,
 	})
 	t.Cleanup(func() { _ = c.Close() })
-	storetest.Run(t, func(t *testing.T) switchboard.Store { return newStore(t, c) })
+	conformance(t, c)
 	m := newManager(t, c, redisstore.Options{KeyPrefix: "owner"}, switchboard.Config{PartitionCount: 2})
 	ps, err := m.PartitionStatus(context.Background(), 0)
 	if err != nil || !ps.Available || ps.Owner != s.Master.Addr {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,7 +85,12 @@ func New(opts Options) (*Server, error) {
 	}
 	const (
 		routes     = "/v1/instances/{instance}/routes/{key}"
+		list       = "/v1/instances/{instance}/routes"
+		deleteMany = "/v1/instances/{instance}/routes:delete"
 		resolve    = "/v1/instances/{instance}/resolve"
+		explain    = "/v1/instances/{instance}/explain"
+		confirm    = "/v1/instances/{instance}/confirm"
+		invalidate = "/v1/instances/{instance}/invalidate"
 		prune      = "/v1/instances/{instance}/prune"
 		partitions = "/v1/instances/{instance}/partitions"
 		partition  = "/v1/instances/{instance}/partitions/{index}"
@@ -93,7 +99,12 @@ func New(opts Options) (*Server, error) {
 	s.handle("PUT "+routes, s.instance(s.set))
 	s.handle("GET "+routes, s.instance(s.get))
 	s.handle("DELETE "+routes, s.instance(s.del))
+	s.handle("GET "+list, s.instance(s.list))
+	s.handle("POST "+deleteMany, s.instance(s.deleteMatching))
 	s.handle("POST "+resolve, s.instance(s.resolve))
+	s.handle("POST "+explain, s.instance(s.explain))
+	s.handle("POST "+confirm, s.instance(s.confirm))
+	s.handle("POST "+invalidate, s.instance(s.invalidate))
 	s.handle("POST "+prune, s.instance(s.prune))
 	s.handle("GET "+partitions, s.instance(s.partitions))
 	s.handle("GET "+partition, s.instance(s.partition))
@@ -109,7 +120,8 @@ func New(opts Options) (*Server, error) {
 	s.handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	// Known paths with another method, and unknown paths, answer in the
 	// error envelope too.
-	for _, p := range []string{routes, resolve, prune, partitions, partition, config, "/v1/openapi.yaml", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{routes, list, deleteMany, resolve, explain, confirm, invalidate, prune, partitions, partition, config,
+		"/v1/openapi.yaml", "/healthz", "/readyz", "/metrics"} {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, wire.CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
 		})
@@ -217,16 +229,41 @@ func writeError(w http.ResponseWriter, code, message string) {
 	writeJSON(w, wire.Status(code), wire.ErrorBody{Error: wire.ErrorDetail{Code: code, Message: message}})
 }
 
-// fail answers with the error code of a library error.
+// fail answers with the error code of a library error. Answers of 500 and
+// 503 do not carry the library's error text (it may name nodes and
+// internal details): the server logs it instead.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.failStatus(w, r, err, 0)
+}
+
+// failStatus is fail with the HTTP status overridden (0: the code's).
+func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, err error, status int) {
 	code := wire.CodeOf(err)
 	if r.Context().Err() != nil { // the client went away or timed out
 		code = wire.CodeUnavailable
 	}
-	if code == wire.CodeInternal {
+	detail := wire.ErrorDetail{Code: code, Message: err.Error(), OutcomeUnknown: errors.Is(err, switchboard.ErrOutcomeUnknown)}
+	switch code {
+	case wire.CodeInternal:
 		s.logger.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("error", err.Error()))
+		detail.Message = "internal error (the server log has the details)"
+	case wire.CodePartitionUnavailable:
+		s.logger.LogAttrs(r.Context(), slog.LevelWarn, "partition unavailable", slog.String("error", err.Error()))
+		detail.Message = "the partition of this key is unavailable"
+		var op *switchboard.OpError
+		if errors.As(err, &op) {
+			detail.Message = fmt.Sprintf("partition %d is unavailable", op.Partition)
+		}
+		if detail.OutcomeUnknown {
+			detail.Message += "; the store timed out, so a write may have been applied"
+		}
+	case wire.CodeUnavailable:
+		detail.Message = "the instance is shutting down or the request was cancelled"
 	}
-	writeError(w, code, err.Error())
+	if status == 0 {
+		status = wire.Status(code)
+	}
+	writeJSON(w, status, wire.ErrorBody{Error: detail})
 }
 
 // decode reads a JSON body of at most wire.MaxBodyBytes into v, refusing
@@ -278,17 +315,54 @@ func (s *Server) set(w http.ResponseWriter, r *http.Request, in *Instance) {
 	}
 	var opts []switchboard.SetOption
 	if req.TTLMs != nil {
+		d := time.Duration(*req.TTLMs) * time.Millisecond
 		if *req.TTLMs <= 0 || *req.TTLMs > switchboard.MaxTTL.Milliseconds() {
 			writeError(w, wire.CodeInvalidTTL, fmt.Sprintf("ttl_ms %d must be between 1 and %d", *req.TTLMs, switchboard.MaxTTL.Milliseconds()))
 			return
 		}
-		opts = append(opts, switchboard.WithTTL(time.Duration(*req.TTLMs)*time.Millisecond))
+		opts = append(opts, switchboard.WithTTL(d))
 	}
-	if err := in.Manager.Set(r.Context(), key, req.Route, opts...); err != nil {
-		s.fail(w, r, err)
+	if req.Priority != nil {
+		opts = append(opts, switchboard.WithPriority(*req.Priority))
+	}
+	if req.Writer != "" {
+		opts = append(opts, switchboard.WithWriter(req.Writer))
+	}
+	conds, ok := conditions(w, r)
+	if !ok {
+		return
+	}
+	if err := in.Manager.Set(r.Context(), key, req.Route, append(opts, conds...)...); err != nil {
+		status := 0
+		if errors.Is(err, switchboard.ErrConflict) {
+			status = http.StatusPreconditionFailed
+		}
+		s.failStatus(w, r, err, status)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// conditions reads If-Match ("<revision>", the ETag of a GET) and
+// If-None-Match (only "*") as IfRevision and IfAbsent.
+func conditions(w http.ResponseWriter, r *http.Request) ([]switchboard.SetOption, bool) {
+	var opts []switchboard.SetOption
+	if v := r.Header.Values("If-Match"); len(v) > 0 {
+		rev, ok := wire.ParseETag(strings.TrimSpace(strings.Join(v, ",")))
+		if !ok {
+			writeError(w, wire.CodeInvalidOption, fmt.Sprintf("If-Match %q: want one revision as a quoted entity tag, such as \"42\" (the ETag of a GET)", strings.Join(v, ",")))
+			return nil, false
+		}
+		opts = append(opts, switchboard.IfRevision(rev))
+	}
+	if v := r.Header.Values("If-None-Match"); len(v) > 0 {
+		if strings.TrimSpace(strings.Join(v, ",")) != "*" {
+			writeError(w, wire.CodeInvalidOption, fmt.Sprintf("If-None-Match %q: only * (store only if the key has no fresh route) is supported", strings.Join(v, ",")))
+			return nil, false
+		}
+		opts = append(opts, switchboard.IfAbsent())
+	}
+	return opts, true
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, in *Instance) {
@@ -301,6 +375,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, in *Instance) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("ETag", wire.ETag(rec.Revision))
 	writeJSON(w, http.StatusOK, wire.FromRecord(rec, in.Manager.RoutePartition(key)))
 }
 
@@ -316,26 +391,185 @@ func (s *Server) del(w http.ResponseWriter, r *http.Request, in *Instance) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) resolve(w http.ResponseWriter, r *http.Request, in *Instance) {
+// resolveArgs decodes a resolve or explain body.
+func resolveArgs(w http.ResponseWriter, r *http.Request) (switchboard.SessionKey, []switchboard.Route, bool) {
 	var req wire.ResolveRequest
 	if !decode(w, r, &req) {
-		return
+		return switchboard.SessionKey{}, nil, false
 	}
 	key, err := switchboard.ParseSessionKey(req.SessionKey)
 	if err != nil {
 		writeError(w, wire.CodeInvalidSessionKey, err.Error())
-		return
+		return key, nil, false
 	}
 	if len(req.Fallbacks) > wire.MaxFallbacks {
 		writeError(w, wire.CodeInvalidRoute, fmt.Sprintf("%d fallbacks, at most %d allowed", len(req.Fallbacks), wire.MaxFallbacks))
+		return key, nil, false
+	}
+	return key, req.Fallbacks, true
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, in *Instance) {
+	key, fallbacks, ok := resolveArgs(w, r)
+	if !ok {
 		return
 	}
-	res, err := in.Manager.Resolve(r.Context(), key, req.Fallbacks...)
+	res, err := in.Manager.Resolve(r.Context(), key, fallbacks...)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.FromResolution(res))
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request, in *Instance) {
+	key, fallbacks, ok := resolveArgs(w, r)
+	if !ok {
+		return
+	}
+	ex, err := in.Manager.Explain(r.Context(), key, fallbacks...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body := wire.FromExplanation(ex, in.Manager.RoutePartition(key))
+	if body.Error != nil && body.Error.Code == wire.CodePartitionUnavailable {
+		body.Error.Message = "the partition of this key is unavailable"
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// feedbackArgs decodes a confirm or invalidate body.
+func feedbackArgs(w http.ResponseWriter, r *http.Request) (switchboard.SessionKey, wire.FeedbackRequest, bool) {
+	var req wire.FeedbackRequest
+	if !decode(w, r, &req) {
+		return switchboard.SessionKey{}, req, false
+	}
+	key, err := switchboard.ParseSessionKey(req.SessionKey)
+	if err != nil {
+		writeError(w, wire.CodeInvalidSessionKey, err.Error())
+		return key, req, false
+	}
+	return key, req, true
+}
+
+func (s *Server) confirm(w http.ResponseWriter, r *http.Request, in *Instance) {
+	key, req, ok := feedbackArgs(w, r)
+	if !ok {
+		return
+	}
+	if req.Reason != "" {
+		writeError(w, wire.CodeInvalidJSON, "invalid JSON body: confirm takes no reason")
+		return
+	}
+	rec, err := in.Manager.Confirm(r.Context(), key, req.Route)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", wire.ETag(rec.Revision))
+	writeJSON(w, http.StatusOK, wire.FromRecord(rec, in.Manager.RoutePartition(key)))
+}
+
+func (s *Server) invalidate(w http.ResponseWriter, r *http.Request, in *Instance) {
+	key, req, ok := feedbackArgs(w, r)
+	if !ok {
+		return
+	}
+	if err := in.Manager.Invalidate(r.Context(), key, req.Route, req.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listParams are the query parameters of GET …/routes.
+var listParams = []string{"channel_type", "bridge_id", "room_id", "thread_id", "scope", "external_room_id", "origin",
+	"writer", "updated_before_ms", "invalidated", "limit", "cursor"}
+
+// queryFilter reads a filter, limit and cursor from query parameters;
+// unknown or repeated parameters are refused.
+func queryFilter(w http.ResponseWriter, r *http.Request) (f switchboard.Filter, limit int, cursor string, ok bool) {
+	q := r.URL.Query()
+	for name, vs := range q {
+		if !slices.Contains(listParams, name) {
+			writeError(w, wire.CodeInvalidOption, fmt.Sprintf("unknown query parameter %q (known: %s)", name, strings.Join(listParams, ", ")))
+			return f, 0, "", false
+		}
+		if len(vs) > 1 {
+			writeError(w, wire.CodeInvalidOption, fmt.Sprintf("query parameter %q given %d times", name, len(vs)))
+			return f, 0, "", false
+		}
+	}
+	wf := wire.Filter{ChannelType: q.Get("channel_type"), BridgeID: q.Get("bridge_id"), RoomID: q.Get("room_id"),
+		ThreadID: q.Get("thread_id"), Scope: q.Get("scope"), ExternalRoomID: q.Get("external_room_id"),
+		Origin: q.Get("origin"), Writer: q.Get("writer")}
+	number := func(name string) (int64, bool) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, wire.CodeInvalidOption, fmt.Sprintf("%s %q: want a non-negative integer", name, v))
+			return 0, false
+		}
+		return n, true
+	}
+	var n int64
+	if wf.UpdatedBeforeMs, ok = number("updated_before_ms"); !ok {
+		return f, 0, "", false
+	}
+	if n, ok = number("limit"); !ok {
+		return f, 0, "", false
+	}
+	switch v := q.Get("invalidated"); v {
+	case "", "false":
+	case "true":
+		wf.Invalidated = true
+	default:
+		writeError(w, wire.CodeInvalidOption, fmt.Sprintf("invalidated %q: want true or false", v))
+		return f, 0, "", false
+	}
+	return wf.ToFilter(), int(min(n, 1<<31)), q.Get("cursor"), true
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, in *Instance) {
+	f, limit, cursor, ok := queryFilter(w, r)
+	if !ok {
+		return
+	}
+	entries, next, err := in.Manager.List(r.Context(), f, limit, cursor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body := wire.ListResponse{Routes: make([]wire.Record, len(entries)), Next: next}
+	for i, e := range entries {
+		body.Routes[i] = wire.FromEntry(e)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) deleteMatching(w http.ResponseWriter, r *http.Request, in *Instance) {
+	var req wire.DeleteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Filter.UpdatedBeforeMs < 0 {
+		writeError(w, wire.CodeInvalidOption, "filter updated_before_ms must not be negative")
+		return
+	}
+	res, err := in.Manager.DeleteMatching(r.Context(), req.Filter.ToFilter(), req.DryRun)
+	if err != nil { // some partitions may have been done: the client can run it again
+		s.fail(w, r, err)
+		return
+	}
+	body := wire.DeleteResult{Matched: res.Matched, Deleted: res.Deleted, Sample: make([]string, len(res.Sample))}
+	for i, k := range res.Sample {
+		body.Sample[i] = k.String()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) prune(w http.ResponseWriter, r *http.Request, in *Instance) {

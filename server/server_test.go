@@ -287,13 +287,13 @@ func TestSuccessBodies(t *testing.T) {
 		method, path, body string
 		want               string // regexp over the JSON body
 	}{
-		{"GET", "/v1/instances/open/routes/" + key, "", fmt.Sprintf(`^\{"route":\{"external_room_id":"!abc:matrix.org"\},"updated_at_ms":%d,"expires_at_ms":%d,"partition":\d\}`, now, now+60000)},
+		{"GET", "/v1/instances/open/routes/" + key, "", fmt.Sprintf(`^\{"route":\{"external_room_id":"!abc:matrix.org"\},"updated_at_ms":%d,"expires_at_ms":%d,"partition":\d,"origin":"set","priority":0,"revision":1,"confirmed":false\}`, now, now+60000)},
 		{"POST", "/v1/instances/open/resolve", `{"session_key":"matrix:b:!abc%3Amatrix.org:$t","fallbacks":[]}`,
-			`^\{"external_room_id":"!abc:matrix.org","route":\{.*\},"partition":\d,"session_key":"matrix:b:!abc%3Amatrix.org:\$t","source":"partition_fallback","fallback":true,"stale":false,"fallback_reason":"thread_scope_miss"\}`},
+			`^\{"external_room_id":"!abc:matrix.org","route":\{.*\},"partition":\d,"session_key":"matrix:b:!abc%3Amatrix.org:\$t","source":"partition_fallback","fallback":true,"stale":false,"fallback_reason":"thread_scope_miss","origin":"partition_fallback","revision":2,"confirmed":false\}`},
 		{"POST", "/v1/instances/open/prune", "", `^\{"pruned":0,"partitions":4\}`},
 		{"GET", "/v1/instances/open/partitions", "", `^\[(\{"index":\d,"owner":"memory","available":true,"entries":\d,"capacity":10000\},?){4}\]`},
 		{"GET", "/v1/instances/open/partitions/3", "", `^\{"index":3,"owner":"memory","available":true,"entries":\d,"capacity":10000\}`},
-		{"GET", "/v1/instances/open/config", "", `^\{"partition_count":4,"ttl_ms":3600000,"max_entries_per_partition":10000,"prune_interval_ms":30000\}`},
+		{"GET", "/v1/instances/open/config", "", `^\{"partition_count":4,"ttl_ms":3600000,"max_entries_per_partition":10000,"prune_interval_ms":30000,"provisional_ttl_ms":3600000,"capacity":40000\}`},
 		{"GET", "/healthz", "", `"ok"`},
 		{"GET", "/readyz", "", `"ready"`},
 		{"GET", "/v1/openapi.yaml", "", `^openapi: 3`},

@@ -1,6 +1,7 @@
 // Command switchboard serves Switchboard's HTTP/JSON API (serve), talks
-// to a running server (set, get, resolve, delete, prune, partitions,
-// config) and load-tests either (bench). Run "switchboard help" for the
+// to a running server (set, get, resolve, explain, confirm, invalidate,
+// delete, list, delete-matching, prune, partitions, config) and load-tests
+// either (bench). Run "switchboard help" for the
 // commands.
 package main
 
@@ -30,7 +31,12 @@ Commands:
   set          store a route:            switchboard set telegram:bot_1:chat_1 -100123 --ttl 10m
   get          fetch a route:            switchboard get telegram:bot_1:chat_1
   resolve      resolve a reply route:    switchboard resolve telegram:bot_1:chat_1:42 --fallback -100123
+  explain      why resolve answers what it does: switchboard explain telegram:bot_1:chat_1:42
+  confirm      a reply was delivered:    switchboard confirm telegram:bot_1:chat_1 -100123
+  invalidate   delivery failed:          switchboard invalidate telegram:bot_1:chat_1 -100123 --reason "403 bot removed"
   delete       delete a route:           switchboard delete telegram:bot_1:chat_1
+  list         list routes:              switchboard list --bridge bot_1 --origin provided_fallback
+  delete-matching  delete routes by filter: switchboard delete-matching --bridge bot_7 --dry-run
   prune        delete expired routes now
   partitions   show partitions:          switchboard partitions [INDEX]
   config       show the effective configuration of an instance
@@ -53,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = (&serveCmd{stderr: stderr, getenv: getenv}).run(ctx, rest)
-	case "set", "get", "resolve", "delete", "prune", "partitions", "config":
+	case "set", "get", "resolve", "explain", "confirm", "invalidate", "delete", "list", "delete-matching", "prune", "partitions", "config":
 		err = (&clientCmd{name: cmd, stdout: stdout, stderr: stderr, getenv: getenv}).run(ctx, rest)
 	case "bench":
 		err = (&benchCmd{stdout: stdout, stderr: stderr, getenv: getenv}).run(ctx, rest)
