@@ -191,25 +191,27 @@ func (m *Manager) Set(ctx context.Context, key SessionKey, r Route, opts ...SetO
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	o, err := ApplySetOptions(opts...)
-	if err != nil {
-		return err
+	var o SetOptions
+	if len(opts) > 0 {
+		if o, err = ApplySetOptions(opts...); err != nil {
+			return err
+		}
 	}
 	ttl := m.cfg.TTL
 	if o.TTL != 0 {
 		ttl = o.TTL
 	}
-	t := time.Unix(0, m.now())
-	req := SetRequest{
-		Key:        sk,
-		Record:     Record{Route: r, UpdatedAt: t, ExpiresAt: t.Add(ttl), Origin: OriginSet, Writer: o.Writer, Priority: o.Priority},
-		IfRevision: o.IfRevision, IfAbsent: o.IfAbsent,
-	}
+	now := m.now()
 	var res SetResult
 	if m.mem != nil {
-		res, err = m.mem.set(&req, enc)
+		res, err = m.mem.set(&sk, enc, &r, now, now+int64(ttl), &o, originSetCode)
 	} else {
-		res, err = m.store.Set(ctx, req)
+		t := time.Unix(0, now)
+		res, err = m.store.Set(ctx, SetRequest{
+			Key:        sk,
+			Record:     Record{Route: r, UpdatedAt: t, ExpiresAt: t.Add(ttl), Origin: OriginSet, Writer: o.Writer, Priority: o.Priority},
+			IfRevision: o.IfRevision, IfAbsent: o.IfAbsent,
+		})
 	}
 	if err != nil {
 		return opErr(ctx, "set", key, sk.Partition, err)

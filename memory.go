@@ -247,44 +247,74 @@ func (s *MemoryStore) Set(ctx context.Context, req SetRequest) (SetResult, error
 		return SetResult{}, err
 	}
 	var buf [keyBufSize]byte
-	return s.set(&req, encoded(req.Key.Key, &buf))
+	o := SetOptions{Priority: req.Record.Priority, Writer: req.Record.Writer, IfRevision: req.IfRevision, IfAbsent: req.IfAbsent}
+	return s.set(&req.Key, encoded(req.Key.Key, &buf), &req.Record.Route, req.Record.UpdatedAt.UnixNano(), req.Record.ExpiresAt.UnixNano(),
+		&o, originCode(req.Record.Origin))
 }
 
-// set is Set for the Manager's fast path.
-func (s *MemoryStore) set(req *SetRequest, enc []byte) (SetResult, error) {
-	p, err := s.part(req.Key.Partition)
+// set is Set for the Manager's fast path, without the request's copies
+// and time conversions: route r written at updated, expiring expires, with
+// the priority, writer and conditions of o.
+func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires int64, o *SetOptions, origin uint8) (SetResult, error) {
+	p, err := s.part(key.Partition)
 	if err != nil {
 		return SetResult{}, err
 	}
-	rec := memRecord{
-		route:   req.Record.Route.Clone(), // copy outside the lock
-		updated: req.Record.UpdatedAt.UnixNano(), expires: req.Record.ExpiresAt.UnixNano(),
-		tags: req.Record.Writer, wlen: uint8(len(req.Record.Writer)), prio: int16(req.Record.Priority),
-		origin: originCode(req.Record.Origin),
-	}
+	route := r.Clone() // copy outside the lock
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	res := p.set(key, enc, &route, updated, expires, o, origin, s.limit)
+	p.mu.Unlock()
+	if res.Outcome == setClosed {
 		return SetResult{}, ErrClosed
 	}
-	pos, slot := p.find(&req.Key, enc)
-	if slot != memtable.NoSlot {
-		cur := p.Value(slot)
-		if out, refused := refuse(req, cur, rec.updated); refused {
-			out.Size = p.Len()
-			return out, nil
-		}
-	} else if req.IfRevision != 0 {
-		return SetResult{Outcome: SetConflict, Size: p.Len()}, nil
-	}
-	stored, evicted := p.store(pos, slot, &req.Key, enc, rec, s.limit)
-	res := SetResult{Outcome: SetStored, Revision: stored.rev, Evicted: evicted, Size: p.Len()}
 	return res, nil
+}
+
+// setClosed is an internal SetOutcome: the partition is closed.
+const setClosed SetOutcome = 255
+
+// set is MemoryStore.set under the partition's lock.
+func (p *memPartitionState) set(key *StoreKey, enc []byte, route *Route, updated, expires int64, o *SetOptions, origin uint8, limit int) SetResult {
+	if p.closed {
+		return SetResult{Outcome: setClosed}
+	}
+	pos, slot := p.find(key, enc)
+	if slot == memtable.NoSlot {
+		if o.IfRevision != 0 {
+			return SetResult{Outcome: SetConflict, Size: p.Len()}
+		}
+		slot = p.Insert(pos, key.Hash, enc)
+	} else {
+		cur := p.Value(slot)
+		// Most writes have no condition and at least the stored priority.
+		if o.IfRevision != 0 || o.IfAbsent || int(cur.prio) > o.Priority {
+			if out, refused := refuse(o, cur, updated); refused {
+				out.Size = p.Len()
+				return out
+			}
+		}
+		p.Touch(slot)
+	}
+	p.rev++
+	v := p.Value(slot)
+	v.route, v.updated, v.expires, v.rev = *route, updated, expires, p.rev
+	v.tags, v.wlen, v.prio, v.origin, v.confirmed = o.Writer, uint8(len(o.Writer)), int16(o.Priority), origin, false
+	return SetResult{Outcome: SetStored, Revision: p.rev, Evicted: p.evict(limit), Size: p.Len()}
+}
+
+// evict removes the least recently written records until p holds at most
+// limit, and returns how many it removed.
+func (p *memPartitionState) evict(limit int) (evicted int) {
+	for p.Len() > limit { // never the newest, as limit is positive
+		p.Remove(p.Oldest())
+		evicted++
+	}
+	return evicted
 }
 
 // refuse applies the conditions and precedence of a SetRequest to the
 // key's current record cur, at now.
-func refuse(req *SetRequest, cur *memRecord, now int64) (SetResult, bool) {
+func refuse(o *SetOptions, cur *memRecord, now int64) (SetResult, bool) {
 	fresh := now < cur.expires
 	valid := fresh && !cur.tomb()
 	var out SetResult
@@ -292,11 +322,11 @@ func refuse(req *SetRequest, cur *memRecord, now int64) (SetResult, bool) {
 		out.CurrentRevision, out.CurrentPriority = cur.rev, int(cur.prio)
 	}
 	switch {
-	case req.IfRevision != 0 && (!fresh || cur.rev != req.IfRevision):
+	case o.IfRevision != 0 && (!fresh || cur.rev != o.IfRevision):
 		out.Outcome = SetConflict
-	case req.IfAbsent && valid:
+	case o.IfAbsent && valid:
 		out.Outcome = SetConflict
-	case valid && int(cur.prio) > req.Record.Priority:
+	case valid && int(cur.prio) > o.Priority:
 		out.Outcome = SetSuperseded
 	default:
 		return SetResult{}, false
@@ -306,21 +336,17 @@ func refuse(req *SetRequest, cur *memRecord, now int64) (SetResult, bool) {
 
 // store writes rec under key (at pos and slot from find) as the newest
 // record with a new revision, then evicts down to limit.
-func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []byte, rec memRecord, limit int) (stored *memRecord, evicted int) {
+func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []byte, rec *memRecord, limit int) (stored *memRecord, evicted int) {
 	if slot == memtable.NoSlot {
 		slot = p.Insert(pos, key.Hash, enc)
 	} else {
 		p.Touch(slot)
 	}
 	p.rev++
-	rec.rev = p.rev
 	stored = p.Value(slot)
-	*stored = rec
-	for p.Len() > limit { // never the newest, unless limit were 0
-		p.Remove(p.Oldest())
-		evicted++
-	}
-	return stored, evicted
+	*stored = *rec
+	stored.rev = p.rev
+	return stored, p.evict(limit)
 }
 
 // resolveHit is the read-locked (shared) first look of Resolve, for the
@@ -437,7 +463,7 @@ func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (ResolveResu
 	}
 	rec.updated, rec.expires = t, req.ExpiresAt.UnixNano()
 	res.Source = src
-	stored, evicted := p.store(pos, slot, &req.Key, enc, rec, s.limit)
+	stored, evicted := p.store(pos, slot, &req.Key, enc, &rec, s.limit)
 	stored.record(&res.Record)
 	res.Evicted, res.Size = evicted, p.Len()
 	return res, nil

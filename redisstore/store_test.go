@@ -223,11 +223,18 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 				"Get":             func(i int) error { _, err := m.Get(ctx, key(i)); return err },
 				"Resolve":         func(i int) error { _, err := m.Resolve(ctx, key(i), fb); return err },
 				"Resolve miss":    func(i int) error { _, _ = m.Resolve(ctx, key(i+1000)); return nil },
+				"Confirm":         func(i int) error { _, err := m.Confirm(ctx, key(i), fb); return err },
+				"Set IfRevision":  func(i int) error { return m.Set(ctx, key(i), fb, switchboard.IfRevision(1), switchboard.WithPriority(5)) },
+				"Explain":         func(i int) error { _, err := m.Explain(ctx, key(i), fb); return err },
+				"Invalidate":      func(i int) error { return m.Invalidate(ctx, key(i), fb, "gone") },
+				"Get tombstone":   func(i int) error { _, _ = m.Get(ctx, key(i)); return nil },
+				"Resolve past it": func(i int) error { _, err := m.Resolve(ctx, key(i), fb, switchboard.Route{ExternalRoomID: "fb2"}); return err },
 				"Delete":          func(i int) error { return m.Delete(ctx, key(i)) },
 				"Set evicting":    func(i int) error { return m.Set(ctx, key(i+2000), fb) },
 				"PartitionStatus": func(i int) error { _, err := m.PartitionStatus(ctx, i%4); return err },
 			}
-			order := []string{"Set", "Get", "Resolve", "Resolve miss", "Delete", "Set evicting", "PartitionStatus"}
+			order := []string{"Set", "Get", "Resolve", "Resolve miss", "Confirm", "Set IfRevision", "Explain", "Invalidate",
+				"Get tombstone", "Resolve past it", "Delete", "Set evicting", "PartitionStatus"}
 			// Warm up: the first EVALSHA of each script on each node may
 			// answer NOSCRIPT and be retried as EVAL.
 			for i := range 40 {
@@ -241,7 +248,7 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 			for i := 100; i < 120; i++ {
 				for _, name := range order {
 					before := counter.n.Load()
-					if err := ops[name](i); err != nil {
+					if err := ops[name](i); err != nil && !errors.Is(err, switchboard.ErrConflict) {
 						t.Fatalf("%s: %v", name, err)
 					}
 					if got := counter.n.Load() - before; got != 1 {
@@ -330,4 +337,37 @@ func TestConformanceSentinel(t *testing.T) {
 	if err != nil || !ps.Available || ps.Owner != s.Master.Addr {
 		t.Fatalf("PartitionStatus through Sentinel = %+v, %v; want the master %s as owner", ps, err, s.Master.Addr)
 	}
+}
+
+// TestReplicasMustAgree: Managers on one key prefix must use one partition
+// count and capacity; a second Manager that differs fails to start, naming
+// both values, and changes nothing stored.
+func TestReplicasMustAgree(t *testing.T) {
+	c := standaloneClient(t, redistest.Start(t).Addr, true)
+	ctx := context.Background()
+	first := newManager(t, c, redisstore.Options{KeyPrefix: "replicas"}, switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: 100})
+	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_123"}
+	if err := first.Set(ctx, k, switchboard.Route{ExternalRoomID: "-100123"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []switchboard.Config{
+		{PartitionCount: 16, MaxEntriesPerPartition: 100}, // another CPU count's default
+		{PartitionCount: 4, MaxEntriesPerPartition: 200},
+	} {
+		st, err := redisstore.New(c, redisstore.Options{KeyPrefix: "replicas"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = switchboard.New(cfg, switchboard.WithStore(st))
+		if !errors.Is(err, switchboard.ErrInvalidConfig) ||
+			!strings.Contains(err.Error(), fmt.Sprintf("%d partitions with capacity %d, this Manager has %d partitions with capacity %d", 4, 100, cfg.PartitionCount, cfg.MaxEntriesPerPartition)) {
+			t.Fatalf("New with %+v on the same prefix: err = %v, want ErrInvalidConfig naming both", cfg, err)
+		}
+	}
+	second := newManager(t, c, redisstore.Options{KeyPrefix: "replicas"}, switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: 100})
+	if res, err := second.Resolve(ctx, k); err != nil || res.ExternalRoomID != "-100123" {
+		t.Fatalf("an agreeing replica: Resolve = %+v, %v", res, err)
+	}
+	// Another prefix is another instance.
+	newManager(t, c, redisstore.Options{KeyPrefix: "replicas-b"}, switchboard.Config{PartitionCount: 16, MaxEntriesPerPartition: 100})
 }

@@ -44,7 +44,32 @@ type RedisConfig struct {
 	Password       string   `yaml:"password"` // or SWITCHBOARD_REDIS_PASSWORD
 	TLS            bool     `yaml:"tls"`
 	KeyPrefix      string   `yaml:"key_prefix"` // default "sb"; each instance adds ":<name>"
+	// OpTimeout bounds every store call (redisstore.Options.OpTimeout),
+	// 1ms..1s. Default 500ms.
+	OpTimeout time.Duration `yaml:"op_timeout"`
+	// ExpiryGrace is how long past a route's expiry Redis deletes it by
+	// itself (redisstore.Options.ExpiryGrace). Default 1m.
+	ExpiryGrace time.Duration `yaml:"expiry_grace"`
+	// DialTimeout, ReadTimeout and WriteTimeout are the client's. Defaults
+	// 200ms, 300ms, 300ms: short, so a dead node is reported quickly.
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxRetries is how often the client retries a failed command; 0 means
+	// the default, 1; -1 means none.
+	MaxRetries int `yaml:"max_retries"`
+	// PoolSize is the client's connections per node; 0 means go-redis'
+	// default, 10 per GOMAXPROCS.
+	PoolSize int `yaml:"pool_size"`
 }
+
+// Defaults of RedisConfig.
+const (
+	defaultRedisDialTimeout  = 200 * time.Millisecond
+	defaultRedisReadTimeout  = 300 * time.Millisecond
+	defaultRedisWriteTimeout = 300 * time.Millisecond
+	defaultRedisMaxRetries   = 1
+)
 
 // ManagerConfig is a switchboard.Config in the file's units.
 type ManagerConfig struct {
@@ -52,11 +77,12 @@ type ManagerConfig struct {
 	TTL                    time.Duration `yaml:"ttl"`
 	MaxEntriesPerPartition int           `yaml:"max_entries_per_partition"`
 	PruneInterval          time.Duration `yaml:"prune_interval"`
+	ProvisionalTTL         time.Duration `yaml:"provisional_ttl"` // default: ttl
 }
 
 func (m ManagerConfig) config() switchboard.Config {
 	return switchboard.Config{PartitionCount: m.PartitionCount, TTL: m.TTL,
-		MaxEntriesPerPartition: m.MaxEntriesPerPartition, PruneInterval: m.PruneInterval}
+		MaxEntriesPerPartition: m.MaxEntriesPerPartition, PruneInterval: m.PruneInterval, ProvisionalTTL: m.ProvisionalTTL}
 }
 
 // InstanceConfig is one named instance.
@@ -111,8 +137,13 @@ func checkDurations(data []byte) error {
 	if err := check("", doc, "snapshot_interval", "shutdown_timeout"); err != nil {
 		return err
 	}
+	if rc, ok := doc["redis"].(map[string]any); ok {
+		if err := check("redis.", rc, "op_timeout", "expiry_grace", "dial_timeout", "read_timeout", "write_timeout"); err != nil {
+			return err
+		}
+	}
 	if sm, ok := doc["session_manager"].(map[string]any); ok {
-		if err := check("session_manager.", sm, "ttl", "prune_interval"); err != nil {
+		if err := check("session_manager.", sm, "ttl", "prune_interval", "provisional_ttl"); err != nil {
 			return err
 		}
 	}
@@ -120,7 +151,7 @@ func checkDurations(data []byte) error {
 		for name, v := range ins {
 			in, _ := v.(map[string]any)
 			if sm, ok := in["session_manager"].(map[string]any); ok {
-				if err := check("instances."+name+".session_manager.", sm, "ttl", "prune_interval"); err != nil {
+				if err := check("instances."+name+".session_manager.", sm, "ttl", "prune_interval", "provisional_ttl"); err != nil {
 					return err
 				}
 			}
@@ -174,6 +205,18 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("SWITCHBOARD_REDIS_PASSWORD", &cfg.Redis.Password)
 	boolean("SWITCHBOARD_REDIS_TLS", &cfg.Redis.TLS)
 	str("SWITCHBOARD_REDIS_KEY_PREFIX", &cfg.Redis.KeyPrefix)
+	duration("SWITCHBOARD_REDIS_OP_TIMEOUT", &cfg.Redis.OpTimeout)
+	integer := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not an integer", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	integer("SWITCHBOARD_PARTITION_COUNT", &cfg.SessionManager.PartitionCount)
 	if len(errs) > 0 {
 		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
 	}
@@ -208,6 +251,9 @@ func (cfg Config) Validate() ([]instance, error) {
 	if cfg.Backend == "redis" && cfg.DataDir != "" {
 		return nil, fmt.Errorf("data_dir is for the memory backend; the redis backend keeps its state in Redis")
 	}
+	if err := cfg.Redis.validate(); err != nil {
+		return nil, err
+	}
 	defs := cfg.Instances
 	if len(defs) == 0 {
 		defs = map[string]InstanceConfig{"default": {}}
@@ -226,6 +272,12 @@ func (cfg Config) Validate() ([]instance, error) {
 		merged, err := switchboard.MergeConfig(cfg.SessionManager.config(), def.SessionManager.config())
 		if err != nil {
 			return nil, fmt.Errorf("instance %q: %w", name, err)
+		}
+		if cfg.Backend == "redis" && cfg.SessionManager.PartitionCount == 0 && def.SessionManager.PartitionCount == 0 {
+			// The default is max(2, 2*GOMAXPROCS): replicas with other CPU
+			// limits would disagree (redisstore then refuses the later ones).
+			return nil, fmt.Errorf("instance %q: backend redis needs session_manager.partition_count (or SWITCHBOARD_PARTITION_COUNT): "+
+				"every replica on one key prefix must use the same count, and the default depends on the CPU count (here %d)", name, merged.PartitionCount)
 		}
 		tokens := append([]string(nil), def.Tokens...)
 		if def.TokensFile != "" {
@@ -287,4 +339,30 @@ func loopback(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validate checks the redis settings' ranges (zero means the default).
+func (rc RedisConfig) validate() error {
+	switch {
+	case rc.OpTimeout < 0 || rc.OpTimeout > time.Second:
+		return fmt.Errorf("redis.op_timeout %v: want 1ms..1s (0 for the default, 500ms)", rc.OpTimeout)
+	case rc.ExpiryGrace < 0:
+		return fmt.Errorf("redis.expiry_grace %v must not be negative", rc.ExpiryGrace)
+	case rc.DialTimeout < 0 || rc.ReadTimeout < 0 || rc.WriteTimeout < 0:
+		return fmt.Errorf("redis dial_timeout, read_timeout and write_timeout must not be negative")
+	case rc.MaxRetries < -1:
+		return fmt.Errorf("redis.max_retries %d: want -1 (none), 0 (the default, 1) or more", rc.MaxRetries)
+	case rc.PoolSize < 0:
+		return fmt.Errorf("redis.pool_size %d must not be negative", rc.PoolSize)
+	}
+	return nil
+}
+
+// or returns v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

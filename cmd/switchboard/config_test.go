@@ -78,6 +78,12 @@ func TestConfigErrors(t *testing.T) {
 		{name: "public instance without tokens", yaml: "listen: \"[::]:7420\"\ninstances: { a: { tokens: [t] }, b: {} }\n", want: `instance "b"`},
 		{name: "bad env bool", yaml: "", env: map[string]string{"SWITCHBOARD_INSECURE_NO_AUTH": "perhaps"}, want: "SWITCHBOARD_INSECURE_NO_AUTH"},
 		{name: "bad env duration", yaml: "", env: map[string]string{"SWITCHBOARD_SNAPSHOT_INTERVAL": "1 minute"}, want: "SWITCHBOARD_SNAPSHOT_INTERVAL"},
+		{name: "redis without a partition count", yaml: "backend: redis\n", want: "partition_count"},
+		{name: "redis op timeout too long", yaml: "backend: redis\nsession_manager: { partition_count: 8 }\nredis: { op_timeout: 2s }\n", want: "redis.op_timeout"},
+		{name: "bad redis duration", yaml: "redis: { read_timeout: fast }\n", want: "redis.read_timeout"},
+		{name: "negative pool", yaml: "redis: { pool_size: -1 }\n", want: "redis.pool_size"},
+		{name: "bad provisional ttl", yaml: "session_manager: { provisional_ttl: -1m }\n", want: "ProvisionalTTL"},
+		{name: "bad env partition count", yaml: "", env: map[string]string{"SWITCHBOARD_PARTITION_COUNT": "many"}, want: "SWITCHBOARD_PARTITION_COUNT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +124,32 @@ func TestConfigPrecedence(t *testing.T) {
 	c = &serveCmd{stderr: io.Discard, getenv: func(string) string { return "" }}
 	if cfg, _, _, err = c.load(nil); err != nil || cfg.Listen != "127.0.0.1:7420" {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
+	}
+}
+
+func TestParseConfigNewKeys(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader(`
+backend: redis
+redis: { op_timeout: 250ms, expiry_grace: 2m, dial_timeout: 100ms, read_timeout: 150ms, write_timeout: 150ms, max_retries: -1, pool_size: 64 }
+session_manager: { partition_count: 16, ttl: 1h, provisional_ttl: 2m }
+instances: { a: { session_manager: { provisional_ttl: 30s } }, b: {} }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RedisConfig{OpTimeout: 250 * time.Millisecond, ExpiryGrace: 2 * time.Minute, DialTimeout: 100 * time.Millisecond,
+		ReadTimeout: 150 * time.Millisecond, WriteTimeout: 150 * time.Millisecond, MaxRetries: -1, PoolSize: 64}
+	if got := cfg.Redis; got.OpTimeout != want.OpTimeout || got.ExpiryGrace != want.ExpiryGrace || got.DialTimeout != want.DialTimeout ||
+		got.ReadTimeout != want.ReadTimeout || got.WriteTimeout != want.WriteTimeout || got.MaxRetries != -1 || got.PoolSize != 64 {
+		t.Fatalf("redis = %+v, want %+v", got, want)
+	}
+	instances, err := cfg.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if instances[0].config.ProvisionalTTL != 30*time.Second || instances[1].config.ProvisionalTTL != 2*time.Minute ||
+		instances[1].config.PartitionCount != 16 {
+		t.Fatalf("instances = %+v", instances)
 	}
 }
 

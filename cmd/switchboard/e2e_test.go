@@ -453,7 +453,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // each other's writes at once; /readyz follows Redis.
 func TestE2ERedisReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	env := []string{"SWITCHBOARD_BACKEND=redis", "SWITCHBOARD_REDIS_ADDRS=" + srv.Addr, "SWITCHBOARD_REDIS_KEY_PREFIX=e2e"}
+	env := []string{"SWITCHBOARD_BACKEND=redis", "SWITCHBOARD_REDIS_ADDRS=" + srv.Addr, "SWITCHBOARD_REDIS_KEY_PREFIX=e2e", "SWITCHBOARD_PARTITION_COUNT=8"}
 	a, b := freeAddr(t), freeAddr(t)
 	startServe(t, a, env)
 	startServe(t, b, env)

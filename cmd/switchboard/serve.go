@@ -129,102 +129,158 @@ type running struct {
 	snapshot string                   // file, "" for none
 }
 
-func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, discard bool) (err error) {
+// serving is what serve runs: the instances, their HTTP handler, and what
+// closes with them.
+type serving struct {
+	runs    []*running
+	handler http.Handler
+	rdb     redis.UniversalClient // nil for the memory backend
+	logger  *slog.Logger
+}
+
+func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, discard bool) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	sv, err := open(cfg, instances, discard, logger)
+	if err != nil {
+		return err
+	}
+	defer sv.close()
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	sv.logStart(cfg, ln)
+	return sv.run(ctx, cfg, ln)
+}
+
+// open starts every instance's Manager on its store (restoring memory
+// snapshots) and builds the HTTP handler with the instances' metrics.
+func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (_ *serving, err error) {
+	sv := &serving{logger: logger}
+	defer func() {
+		if err != nil {
+			sv.close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	var rdb redis.UniversalClient
 	if cfg.Backend == "redis" {
-		rdb = newRedisClient(cfg.Redis)
-		defer rdb.Close()
+		sv.rdb = newRedisClient(cfg.Redis)
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-			return fmt.Errorf("data_dir: %w", err)
+			return nil, fmt.Errorf("data_dir: %w", err)
 		}
 	}
-	var runs []*running
-	defer func() {
-		for _, r := range runs {
-			_ = r.manager.Close()
-		}
-	}()
 	var handlerInstances []server.Instance
 	for _, in := range instances {
 		obs := switchboardprom.New(switchboardprom.Options{ConstLabels: prometheus.Labels{"instance": in.name}})
 		reg.MustRegister(obs)
-		r := &running{instance: in}
-		opts := []switchboard.Option{switchboard.WithObserver(obs), switchboard.WithLogger(logger)}
-		switch cfg.Backend {
-		case "redis":
-			prefix := cfg.Redis.KeyPrefix
-			if prefix == "" {
-				prefix = redisstore.DefaultKeyPrefix
-			}
-			st, err := redisstore.New(rdb, redisstore.Options{KeyPrefix: prefix + ":" + in.name})
-			if err != nil {
-				return err
-			}
-			opts = append(opts, switchboard.WithStore(st))
-		default:
-			r.memory = switchboard.NewMemoryStore()
-			opts = append(opts, switchboard.WithStore(r.memory))
+		r, err := sv.start(cfg, in, obs)
+		if err != nil {
+			return nil, err
 		}
-		if r.manager, err = switchboard.New(in.config, opts...); err != nil {
-			return fmt.Errorf("instance %q: %w", in.name, err)
-		}
-		runs = append(runs, r)
 		if r.memory != nil && cfg.DataDir != "" {
 			r.snapshot = filepath.Join(cfg.DataDir, in.name+".snapshot")
 			if err := restore(r, discard, logger); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		handlerInstances = append(handlerInstances, server.Instance{Name: in.name, Manager: r.manager, Tokens: in.tokens})
 	}
-	h, err := server.New(server.Options{Instances: handlerInstances, Logger: logger, Gatherer: reg})
-	if err != nil {
-		return err
+	if sv.handler, err = server.New(server.Options{Instances: handlerInstances, Logger: logger, Gatherer: reg}); err != nil {
+		return nil, err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	return sv, nil
+}
+
+// start opens one instance's store and Manager.
+func (sv *serving) start(cfg Config, in instance, obs switchboard.Observer) (*running, error) {
+	r := &running{instance: in}
+	opts := []switchboard.Option{switchboard.WithObserver(obs), switchboard.WithLogger(sv.logger)}
+	if sv.rdb != nil {
+		st, err := redisstore.New(sv.rdb, redisstore.Options{KeyPrefix: or(cfg.Redis.KeyPrefix, redisstore.DefaultKeyPrefix) + ":" + in.name,
+			OpTimeout: cfg.Redis.OpTimeout, ExpiryGrace: cfg.Redis.ExpiryGrace})
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, switchboard.WithStore(st))
+	} else {
+		r.memory = switchboard.NewMemoryStore()
+		opts = append(opts, switchboard.WithStore(r.memory))
 	}
+	var err error
+	if r.manager, err = switchboard.New(in.config, opts...); err != nil {
+		return nil, fmt.Errorf("instance %q: %w", in.name, err)
+	}
+	sv.runs = append(sv.runs, r)
+	return r, nil
+}
+
+// close closes the Managers and the Redis client.
+func (sv *serving) close() {
+	for _, r := range sv.runs {
+		_ = r.manager.Close()
+	}
+	sv.runs = nil
+	if sv.rdb != nil {
+		_ = sv.rdb.Close()
+		sv.rdb = nil
+	}
+}
+
+// listen opens the listening socket, with TLS when configured.
+func listen(cfg Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("tls: %w", err)
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	names := make([]string, len(runs))
-	for i, r := range runs {
-		names[i] = r.name
-	}
-	logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLSCertFile != "", "backend", cfg.Backend, "instances", strings.Join(names, ","))
+	return ln, nil
+}
 
+// logStart logs where the server listens and how much each instance holds.
+func (sv *serving) logStart(cfg Config, ln net.Listener) {
+	names := make([]string, len(sv.runs))
+	for i, r := range sv.runs {
+		names[i] = r.name
+		mc := r.manager.Config()
+		sv.logger.Info("instance", "name", r.name, "partitions", mc.PartitionCount, "max_entries_per_partition", mc.MaxEntriesPerPartition,
+			"capacity", mc.PartitionCount*mc.MaxEntriesPerPartition, "ttl", mc.TTL, "provisional_ttl", mc.EffectiveProvisionalTTL())
+	}
+	sv.logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLSCertFile != "", "backend", cfg.Backend, "instances", strings.Join(names, ","))
+}
+
+// run serves until ctx ends (SIGTERM, SIGINT), then stops accepting,
+// finishes in-flight requests, and writes the final snapshots.
+func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener) (err error) {
+	srv := &http.Server{
+		Handler:           sv.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(sv.logger.Handler(), slog.LevelWarn),
+	}
 	var wg sync.WaitGroup
 	snapCtx, stopSnapshots := context.WithCancel(context.Background())
 	defer stopSnapshots()
-	wg.Go(func() { snapshotLoop(snapCtx, runs, cfg.SnapshotInterval, logger) })
+	wg.Go(func() { snapshotLoop(snapCtx, sv.runs, cfg.SnapshotInterval, sv.logger) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
-		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+		sv.logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
@@ -235,12 +291,12 @@ func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, 
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	for _, r := range runs {
+	for _, r := range sv.runs {
 		if serr := save(r); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}
-	logger.Info("stopped")
+	sv.logger.Info("stopped")
 	return err
 }
 
@@ -256,8 +312,9 @@ func newRedisClient(rc RedisConfig) redis.UniversalClient {
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: addrs, IsClusterMode: rc.Cluster, MasterName: rc.SentinelMaster,
 		Username: rc.Username, Password: rc.Password, TLSConfig: tlsConfig,
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-		MaxRetries: 1, MaxRedirects: 1, ContextTimeoutEnabled: true,
+		DialTimeout: or(rc.DialTimeout, defaultRedisDialTimeout), ReadTimeout: or(rc.ReadTimeout, defaultRedisReadTimeout),
+		WriteTimeout: or(rc.WriteTimeout, defaultRedisWriteTimeout), MaxRetries: or(rc.MaxRetries, defaultRedisMaxRetries),
+		PoolSize: rc.PoolSize, MaxRedirects: 1, ContextTimeoutEnabled: true,
 	})
 }
 

@@ -213,21 +213,40 @@ func Run(ctx context.Context, target switchboard.Router, w Workload, opts Option
 	if opts.Duration <= 0 && opts.Ops <= 0 {
 		return Summary{}, errors.New("give a duration or a number of operations")
 	}
-	route := func(i int) switchboard.Route { return switchboard.Route{ExternalRoomID: "ext_" + strconv.Itoa(i)} }
+	r := &run{target: target, w: w, opts: opts}
+	if err := r.preload(ctx); err != nil && ctx.Err() == nil {
+		return Summary{}, err
+	}
+	r.warmup(ctx)
+	workers, elapsed := r.measure(ctx)
+	s := summarize(workers, elapsed, opts.Concurrency, w.Keys)
+	s.Stopped = ctx.Err() != nil
+	return s, nil
+}
 
-	// Preload: every key gets a route, split over the workers.
+// run is one load-generator run.
+type run struct {
+	target switchboard.Router
+	w      Workload
+	opts   Options
+}
+
+func route(i int) switchboard.Route { return switchboard.Route{ExternalRoomID: "ext_" + strconv.Itoa(i)} }
+
+// preload gives every key a route, split over the workers.
+func (r *run) preload(ctx context.Context) error {
 	var next atomic.Int64
 	var preloadErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	for range opts.Concurrency {
+	for range r.opts.Concurrency {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= w.Keys || ctx.Err() != nil {
+				if i >= r.w.Keys || ctx.Err() != nil {
 					return
 				}
-				if err := target.Set(ctx, w.Key(i), route(i)); err != nil {
+				if err := r.target.Set(ctx, r.w.Key(i), route(i)); err != nil {
 					once.Do(func() { preloadErr = fmt.Errorf("preload key %d: %w", i, err) })
 					return
 				}
@@ -235,108 +254,117 @@ func Run(ctx context.Context, target switchboard.Router, w Workload, opts Option
 		})
 	}
 	wg.Wait()
-	if preloadErr != nil && ctx.Err() == nil {
-		return Summary{}, preloadErr
-	}
+	return preloadErr
+}
 
-	one := func(ctx context.Context, st *Stream, wk *worker) {
-		op, i := st.Next()
-		k := w.Key(i)
-		start := time.Now()
-		var err error
-		var res switchboard.Resolution
-		switch op {
-		case OpSet:
-			err = target.Set(ctx, k, route(i))
-		case OpGet:
-			_, err = target.Get(ctx, k)
-		case OpResolve:
-			res, err = target.Resolve(ctx, k, route(i))
+// one runs the next operation of st, measured into wk (nil: unmeasured).
+func (r *run) one(ctx context.Context, st *Stream, wk *worker) {
+	op, i := st.Next()
+	k := r.w.Key(i)
+	start := time.Now()
+	var err error
+	var res switchboard.Resolution
+	switch op {
+	case OpSet:
+		err = r.target.Set(ctx, k, route(i))
+	case OpGet:
+		_, err = r.target.Get(ctx, k)
+	case OpResolve:
+		res, err = r.target.Resolve(ctx, k, route(i))
+	}
+	if wk == nil || err != nil && ctx.Err() != nil {
+		return // warmup, or cut off by the end of the run: not measured
+	}
+	_ = wk.hist[op].RecordValue(min(int64(time.Since(start)), maxLatency))
+	if err != nil {
+		wk.errs[op]++
+		wk.codes[Code(err)]++
+		return
+	}
+	if op == OpResolve {
+		wk.sources[string(res.Source)]++
+		if res.FallbackReason != "" {
+			wk.reasons[string(res.FallbackReason)]++
 		}
-		if wk == nil || err != nil && ctx.Err() != nil {
-			return // warmup, or cut off by the end of the run: not measured
-		}
-		_ = wk.hist[op].RecordValue(min(int64(time.Since(start)), maxLatency))
-		if err != nil {
-			wk.errs[op]++
-			wk.codes[Code(err)]++
-			return
-		}
-		if op == OpResolve {
-			wk.sources[string(res.Source)]++
-			if res.FallbackReason != "" {
-				wk.reasons[string(res.FallbackReason)]++
+	}
+}
+
+// warmup runs the same mix, unmeasured, for opts.Warmup.
+func (r *run) warmup(ctx context.Context) {
+	if r.opts.Warmup <= 0 {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.opts.Warmup)
+	defer cancel()
+	var wg sync.WaitGroup
+	for n := range r.opts.Concurrency {
+		wg.Go(func() {
+			st := r.w.Stream(r.opts.Concurrency + n)
+			for wctx.Err() == nil {
+				r.one(wctx, st, nil)
 			}
-		}
+		})
 	}
+	wg.Wait()
+}
 
-	// Warmup: the same mix, unmeasured.
-	if opts.Warmup > 0 {
-		wctx, cancel := context.WithTimeout(ctx, opts.Warmup)
-		for n := range opts.Concurrency {
-			wg.Go(func() {
-				st := w.Stream(opts.Concurrency + n)
-				for wctx.Err() == nil {
-					one(wctx, st, nil)
-				}
-			})
-		}
-		wg.Wait()
-		cancel()
-	}
-
+// measure runs the measured phase, reporting progress, and returns the
+// workers' measurements and how long it took.
+func (r *run) measure(ctx context.Context) ([]*worker, time.Duration) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if opts.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(ctx, opts.Duration)
+	if r.opts.Duration > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, r.opts.Duration)
 		defer cancel()
 	}
 	var done atomic.Int64
-	workers := make([]*worker, opts.Concurrency)
+	var wg sync.WaitGroup
+	workers := make([]*worker, r.opts.Concurrency)
 	start := time.Now()
-	for n := range opts.Concurrency {
+	for n := range r.opts.Concurrency {
 		workers[n] = newWorker()
 		wg.Go(func() {
-			st := w.Stream(n)
+			st := r.w.Stream(n)
 			for runCtx.Err() == nil {
 				// With an operation budget each worker claims its operation
 				// first and stops when the budget is spent; nothing is
 				// cancelled, so an operation that claimed the last slot
 				// always completes and is counted.
-				if opts.Ops > 0 && done.Add(1) > opts.Ops {
+				if r.opts.Ops > 0 && done.Add(1) > r.opts.Ops {
 					return
 				}
-				if opts.Ops <= 0 {
+				if r.opts.Ops <= 0 {
 					done.Add(1)
 				}
-				one(runCtx, st, workers[n])
+				r.one(runCtx, st, workers[n])
 			}
 		})
 	}
-	if opts.Progress != nil {
-		tick := time.NewTicker(100 * time.Millisecond)
-		finished := make(chan struct{})
-		go func() { wg.Wait(); close(finished) }()
-	loop:
-		for {
-			select {
-			case <-finished:
-				break loop
-			case <-tick.C:
-				n := done.Load()
-				if opts.Ops > 0 {
-					n = min(n, opts.Ops)
-				}
-				opts.Progress(n)
-			}
-		}
-		tick.Stop()
+	if r.opts.Progress != nil {
+		r.report(&wg, &done)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	s := summarize(workers, elapsed, opts.Concurrency, w.Keys)
-	s.Stopped = ctx.Err() != nil
-	return s, nil
+	return workers, time.Since(start)
+}
+
+// report calls opts.Progress every 100ms until the workers are done.
+func (r *run) report(wg *sync.WaitGroup, done *atomic.Int64) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-tick.C:
+			n := done.Load()
+			if r.opts.Ops > 0 {
+				n = min(n, r.opts.Ops)
+			}
+			r.opts.Progress(n)
+		}
+	}
 }
 
 func summarize(workers []*worker, elapsed time.Duration, concurrency, keys int) Summary {
