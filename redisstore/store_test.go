@@ -219,16 +219,21 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 			}
 			fb := switchboard.Route{ExternalRoomID: "fb"}
 			ops := map[string]func(i int) error{
-				"Set":             func(i int) error { return m.Set(ctx, key(i), fb) },
-				"Get":             func(i int) error { _, err := m.Get(ctx, key(i)); return err },
-				"Resolve":         func(i int) error { _, err := m.Resolve(ctx, key(i), fb); return err },
-				"Resolve miss":    func(i int) error { _, _ = m.Resolve(ctx, key(i+1000)); return nil },
-				"Confirm":         func(i int) error { _, err := m.Confirm(ctx, key(i), fb); return err },
-				"Set IfRevision":  func(i int) error { return m.Set(ctx, key(i), fb, switchboard.IfRevision(1), switchboard.WithPriority(5)) },
-				"Explain":         func(i int) error { _, err := m.Explain(ctx, key(i), fb); return err },
-				"Invalidate":      func(i int) error { return m.Invalidate(ctx, key(i), fb, "gone") },
-				"Get tombstone":   func(i int) error { _, _ = m.Get(ctx, key(i)); return nil },
-				"Resolve past it": func(i int) error { _, err := m.Resolve(ctx, key(i), fb, switchboard.Route{ExternalRoomID: "fb2"}); return err },
+				"Set":          func(i int) error { return m.Set(ctx, key(i), fb) },
+				"Get":          func(i int) error { _, err := m.Get(ctx, key(i)); return err },
+				"Resolve":      func(i int) error { _, err := m.Resolve(ctx, key(i), fb); return err },
+				"Resolve miss": func(i int) error { _, _ = m.Resolve(ctx, key(i+1000)); return nil },
+				"Confirm":      func(i int) error { _, err := m.Confirm(ctx, key(i), fb); return err },
+				"Set IfRevision": func(i int) error {
+					return m.Set(ctx, key(i), fb, switchboard.IfRevision(1), switchboard.WithPriority(5))
+				},
+				"Explain":       func(i int) error { _, err := m.Explain(ctx, key(i), fb); return err },
+				"Invalidate":    func(i int) error { return m.Invalidate(ctx, key(i), fb, "gone") },
+				"Get tombstone": func(i int) error { _, _ = m.Get(ctx, key(i)); return nil },
+				"Resolve past it": func(i int) error {
+					_, err := m.Resolve(ctx, key(i), fb, switchboard.Route{ExternalRoomID: "fb2"})
+					return err
+				},
 				"Delete":          func(i int) error { return m.Delete(ctx, key(i)) },
 				"Set evicting":    func(i int) error { return m.Set(ctx, key(i+2000), fb) },
 				"PartitionStatus": func(i int) error { _, err := m.PartitionStatus(ctx, i%4); return err },

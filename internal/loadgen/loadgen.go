@@ -231,7 +231,9 @@ type run struct {
 	opts   Options
 }
 
-func route(i int) switchboard.Route { return switchboard.Route{ExternalRoomID: "ext_" + strconv.Itoa(i)} }
+func route(i int) switchboard.Route {
+	return switchboard.Route{ExternalRoomID: "ext_" + strconv.Itoa(i)}
+}
 
 // preload gives every key a route, split over the workers.
 func (r *run) preload(ctx context.Context) error {
