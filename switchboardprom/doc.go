@@ -18,12 +18,21 @@
 //	switchboard_stale_total                                         expired records read (and deleted)
 //	switchboard_evictions_total{reason}                             records evicted (reason capacity)
 //	switchboard_pruned_total                                        expired records deleted by pruning
-//	switchboard_deletes_total                                       records removed by Delete
+//	switchboard_deletes_total                                       records removed by Delete or DeleteMatching
+//	switchboard_confirmed_total                                     records confirmed by Confirm (delivery worked)
+//	switchboard_invalidated_total                                   records invalidated by Invalidate (tombstones made)
+//	switchboard_superseded_total                                    Sets refused for a fresh record of higher priority
+//	switchboard_conflicts_total{op}                                 conditional Sets, Confirms, Invalidates refused (op set|confirm|invalidate)
 //	switchboard_partition_entries{partition}                        records per partition, as of the last event that reported it
 //
 // The fallback rate is
 //
 //	sum(rate(switchboard_fallbacks_total[5m])) / sum(rate(switchboard_resolutions_total[5m]))
+//
+// and the share of stored guesses served as state (a state hit whose record
+// came from a fallback) is visible to callers in Resolution.Origin; the
+// invalidation rate, sum(rate(switchboard_invalidated_total[5m])), tells
+// how often platforms refuse the routes Switchboard hands out.
 //
 // The partition gauge follows the sizes that sets, resolves, deletes and
 // prunes report; reads that delete an expired record do not report one, so

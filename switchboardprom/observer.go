@@ -27,6 +27,10 @@ type Observer struct {
 	evictions   *prometheus.CounterVec
 	pruned      prometheus.Counter
 	deletes     prometheus.Counter
+	confirmed   prometheus.Counter
+	invalidated prometheus.Counter
+	superseded  prometheus.Counter
+	conflicts   *prometheus.CounterVec
 	entries     *prometheus.GaugeVec
 
 	gauges sync.Map // partition index (int) -> prometheus.Gauge, so events need no label formatting
@@ -57,6 +61,12 @@ func New(opts Options) *Observer {
 		evictions: counterVec("switchboard_evictions_total", "Records evicted, by reason.", "reason"),
 		pruned:    counter("switchboard_pruned_total", "Expired records deleted by pruning."),
 		deletes:   counter("switchboard_deletes_total", "Records removed by Delete."),
+		confirmed: counter("switchboard_confirmed_total", "Records confirmed by delivery feedback (Confirm)."),
+		invalidated: counter("switchboard_invalidated_total",
+			"Records invalidated by delivery feedback (Invalidate): tombstones made."),
+		superseded: counter("switchboard_superseded_total", "Sets refused because a fresh record of higher priority stands."),
+		conflicts: counterVec("switchboard_conflicts_total",
+			"Conditional Sets, Confirms and Invalidates that found another record than they required, by operation.", "op"),
 		entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_partition_entries", Help: "Records held per partition.", ConstLabels: opts.ConstLabels,
 		}, []string{"partition"}),
@@ -80,6 +90,14 @@ func (o *Observer) Observe(e switchboard.Event) {
 		o.pruned.Add(float64(e.Count))
 	case switchboard.EventDeleted:
 		o.deletes.Inc()
+	case switchboard.EventConfirmed:
+		o.confirmed.Inc()
+	case switchboard.EventInvalidated:
+		o.invalidated.Inc()
+	case switchboard.EventSuperseded:
+		o.superseded.Inc()
+	case switchboard.EventConflict:
+		o.conflicts.WithLabelValues(e.Op).Inc()
 	}
 	if e.Size >= 0 && e.Kind != switchboard.EventStale && e.Kind != switchboard.EventFallback {
 		o.gauge(e.Partition).Set(float64(e.Size))
@@ -109,5 +127,6 @@ func (o *Observer) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (o *Observer) collectors() []prometheus.Collector {
-	return []prometheus.Collector{o.sets, o.resolutions, o.fallbacks, o.stale, o.evictions, o.pruned, o.deletes, o.entries}
+	return []prometheus.Collector{o.sets, o.resolutions, o.fallbacks, o.stale, o.evictions, o.pruned, o.deletes,
+		o.confirmed, o.invalidated, o.superseded, o.conflicts, o.entries}
 }

@@ -57,7 +57,17 @@ func TestObserverScrape(t *testing.T) {
 	mustNil(m.Set(ctx, key("C4", ""), fb))
 	mustNil(m.Delete(ctx, key("C4", "")))
 
+	// Without the trust options, their counters stay at zero.
 	const want = `
+# HELP switchboard_confirmed_total Records confirmed by delivery feedback (Confirm).
+# TYPE switchboard_confirmed_total counter
+switchboard_confirmed_total{instance="support_bot"} 0
+# HELP switchboard_invalidated_total Records invalidated by delivery feedback (Invalidate): tombstones made.
+# TYPE switchboard_invalidated_total counter
+switchboard_invalidated_total{instance="support_bot"} 0
+# HELP switchboard_superseded_total Sets refused because a fresh record of higher priority stands.
+# TYPE switchboard_superseded_total counter
+switchboard_superseded_total{instance="support_bot"} 0
 # HELP switchboard_deletes_total Records removed by Delete.
 # TYPE switchboard_deletes_total counter
 switchboard_deletes_total{instance="support_bot"} 1
@@ -111,7 +121,52 @@ func TestObserverMetricNames(t *testing.T) {
 			t.Errorf("metric %s does not start with switchboard_", d)
 		}
 	}
-	if n != 8 {
-		t.Fatalf("%d metrics described, want 8", n)
+	if n != 12 {
+		t.Fatalf("%d metrics described, want 12", n)
+	}
+}
+
+func TestObserverTrustCounters(t *testing.T) {
+	ctx := context.Background()
+	obs := switchboardprom.New(switchboardprom.Options{})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(obs)
+	m, err := switchboard.New(switchboard.Config{PartitionCount: 1}, switchboard.WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	k := switchboard.SessionKey{ChannelType: "slack", BridgeID: "T1", RoomID: "C1"}
+	r := switchboard.Route{ExternalRoomID: "C1"}
+	if err := m.Set(ctx, k, r, switchboard.WithPriority(10)); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Set(ctx, k, r)                              // superseded
+	_ = m.Set(ctx, k, r, switchboard.IfRevision(99)) // conflict (set)
+	_, _ = m.Confirm(ctx, k, switchboard.Route{ExternalRoomID: "other"})
+	if _, err := m.Confirm(ctx, k, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Invalidate(ctx, k, r, "403 bot removed"); err != nil {
+		t.Fatal(err)
+	}
+	const want = `
+# HELP switchboard_confirmed_total Records confirmed by delivery feedback (Confirm).
+# TYPE switchboard_confirmed_total counter
+switchboard_confirmed_total 1
+# HELP switchboard_conflicts_total Conditional Sets, Confirms and Invalidates that found another record than they required, by operation.
+# TYPE switchboard_conflicts_total counter
+switchboard_conflicts_total{op="confirm"} 1
+switchboard_conflicts_total{op="set"} 1
+# HELP switchboard_invalidated_total Records invalidated by delivery feedback (Invalidate): tombstones made.
+# TYPE switchboard_invalidated_total counter
+switchboard_invalidated_total 1
+# HELP switchboard_superseded_total Sets refused because a fresh record of higher priority stands.
+# TYPE switchboard_superseded_total counter
+switchboard_superseded_total 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"switchboard_confirmed_total", "switchboard_conflicts_total", "switchboard_invalidated_total", "switchboard_superseded_total"); err != nil {
+		t.Fatal(err)
 	}
 }
