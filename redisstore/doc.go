@@ -15,17 +15,28 @@
 //	m, err := switchboard.New(cfg, switchboard.WithStore(st))
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
-// every operation on a partition is one round trip running one Lua script,
-// so set-with-eviction, get-with-expiry-delete, the whole resolve step and
-// prune are atomic; "now" is the Manager's clock, passed to the scripts.
+// every operation on a key is one round trip running one Lua script, so
+// set-with-conditions-precedence-and-eviction, get-with-expiry-delete, the
+// whole resolve step (tombstones included), Confirm, Invalidate and
+// Explain's look are atomic; prune is one script per partition; List and
+// DeleteMatching walk a partition in write order, 256 (512) records per
+// script, never with KEYS. "now" is the Manager's clock, passed to the
+// scripts.
+//
+// Replicas: Init records the partition count and capacity under the key
+// prefix (hash {<KeyPrefix>}:meta) the first time and refuses a Manager
+// configured otherwise, so replicas that disagree fail to start instead of
+// splitting state.
 //
 // Layout: all keys of partition p carry the hash tag {<KeyPrefix>:<p>}, so
 // a partition is one cluster slot on one node:
 //
-//	{sb:3}:o           sorted set, the partition's records by write order (capacity eviction)
+//	{sb}:meta          hash, the partition count and capacity of the prefix
+//	{sb:3}:o           sorted set, the partition's records by write order (score: revision; capacity eviction, List)
 //	{sb:3}:e           sorted set, the partition's records by expiry (pruning)
-//	{sb:3}:s           the partition's write counter
-//	{sb:3}:r:<key>     hash, one record: route (JSON), updated and expires (unix ns)
+//	{sb:3}:s           the partition's revision counter (INCR per write)
+//	{sb:3}:r:<key>     hash, one record: route (JSON) and its target, updated, expires and
+//	                   TTL (unix ns), origin, writer, priority, revision, confirmed, invalidation reason
 //
 // Each record key also has a Redis expiry of its remaining TTL plus
 // Options.ExpiryGrace, counted by Redis from the write, so nothing outlives
@@ -34,7 +45,10 @@
 // Failures: a node that is down, unreachable or answering CLUSTERDOWN makes
 // exactly its partitions return switchboard.ErrPartitionUnavailable (Resolve
 // then answers from the caller's fallback with reason session_unavailable),
-// within Options.OpTimeout; the other partitions keep working, and the
+// within Options.OpTimeout — together with switchboard.ErrOutcomeUnknown
+// when the call timed out or its connection broke after sending, because a
+// hung node may still apply it when it resumes (a refused connection means
+// it was not applied); the other partitions keep working, and the
 // failed ones work again when the node is back. With Redis Cluster's default
 // cluster-require-full-coverage yes, losing one master that has no replica
 // turns the whole cluster to CLUSTERDOWN once cluster-node-timeout passes:

@@ -505,3 +505,77 @@ func TestE2ERedisReplicas(t *testing.T) {
 		t.Fatalf("Get with Redis down: %v, want ErrPartitionUnavailable", err)
 	}
 }
+
+// TestE2ETrustAndOperations drives the trust and operations commands of
+// the real binary against a real server: precedence, conditional writes,
+// confirm, invalidate, explain, list and delete-matching, text and JSON,
+// with their exit codes.
+func TestE2ETrustAndOperations(t *testing.T) {
+	addr := freeAddr(t)
+	startServe(t, addr, nil)
+	server := "--server=http://" + addr
+	run := func(wantCode int, wantOut string, args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(t, nil, append(args, server)...)
+		if code != wantCode || !strings.Contains(out+errOut, wantOut) {
+			t.Fatalf("switchboard %s: exit %d, stdout %q, stderr %q; want exit %d mentioning %q", strings.Join(args, " "), code, out, errOut, wantCode, wantOut)
+		}
+		return out
+	}
+	dm := "telegram:bot_1:dm_7"
+	run(0, "stored", "set", dm, "-100777", "--priority", "10", "--writer", "inbound")
+	run(1, "superseded", "set", dm, "-100999", "--writer", "heartbeat")
+	run(0, "-100777 (revision 1, set by inbound, priority 10", "get", dm)
+	run(1, "conflict", "set", dm, "-100777", "--priority", "10", "--if-revision", "5")
+	run(0, "stored", "set", dm, "-100777", "--priority", "10", "--if-revision", "1")
+	run(1, "conflict", "set", dm, "-100777", "--priority", "10", "--if-absent")
+	run(2, "invalid option", "set", dm, "-100777", "--priority", "5000")
+	run(2, "invalid option", "set", dm, "-100777", "--if-absent", "--if-revision", "2")
+	run(0, "confirmed telegram:bot_1:dm_7 -> -100777", "confirm", dm, "-100777")
+	run(1, "conflict", "confirm", dm, "-100000")
+	run(1, "not_found", "confirm", "telegram:bot_1:nobody", "-1")
+	run(2, "needs --reason", "invalidate", dm, "-100777")
+	run(0, "invalidated "+dm, "invalidate", dm, "-100777", "--reason", "403 bot removed")
+	run(1, "invalidated", "get", dm)
+	run(0, "invalidated: 403 bot removed", "explain", dm, "--fallback", "-100777")
+	out := run(0, `"found": "skipped"`, "explain", "-o", "json", dm, "--fallback", "-100777", "--fallback", "-100888")
+	var ex struct {
+		Resolution struct {
+			ExternalRoomID string `json:"external_room_id"`
+			FallbackReason string `json:"fallback_reason"`
+		} `json:"resolution"`
+		Steps []struct{ Role, Found string } `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil || ex.Resolution.ExternalRoomID != "-100888" || ex.Resolution.FallbackReason != "invalidated" || len(ex.Steps) != 3 {
+		t.Fatalf("explain -o json = %s (%v)", out, err)
+	}
+	run(0, "-100888 (provided_fallback, invalidated)", "resolve", dm, "--fallback", "-100777", "--fallback", "-100888")
+	for i := range 12 {
+		run(0, "stored", "set", fmt.Sprintf("slack:T7:C%d", i), "x", "--writer", "cron")
+	}
+	run(0, "(12 routes)", "list", "--bridge", "T7")
+	run(0, "slack:T7:C3", "list", "--bridge", "T7", "--writer", "cron", "--page-size", "5")
+	var listed []struct {
+		SessionKey string `json:"session_key"`
+		Revision   uint64 `json:"revision"`
+	}
+	if err := json.Unmarshal([]byte(run(0, "session_key", "list", "-o", "json", "--bridge", "T7", "--page-size", "5")), &listed); err != nil || len(listed) != 12 {
+		t.Fatalf("list -o json: %d routes, %v", len(listed), err)
+	}
+	run(0, "(0 routes)", "list", "--invalidated") // the stored fallback replaced the tombstone
+	run(0, "stored", "set", "telegram:bot_1:dm_8", "-100888")
+	run(0, "invalidated", "invalidate", "telegram:bot_1:dm_8", "-100888", "--reason", "404 chat not found")
+	run(0, "(1 routes)", "list", "--invalidated")
+	run(2, "exactly one of --dry-run and --yes", "delete-matching", "--bridge", "T7")
+	run(0, "dry run: 12 route(s) match", "delete-matching", "--bridge", "T7", "--dry-run")
+	run(0, "(12 routes)", "list", "--bridge", "T7")
+	run(2, "empty filter", "delete-matching", "--yes")
+	run(0, `"matched": 12`, "delete-matching", "--bridge", "T7", "--yes", "-o", "json")
+	run(0, "(0 routes)", "list", "--bridge", "T7")
+	run(2, "invalid option", "list", "--scope", "everything")
+	for _, cmd := range []string{"explain", "confirm", "invalidate", "list", "delete-matching"} {
+		if _, errOut, code := cli(t, nil, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Example") {
+			t.Fatalf("%s --help: exit %d, %q", cmd, code, errOut)
+		}
+	}
+}

@@ -2,7 +2,9 @@
 // embedded Switchboard Manager: inbound messages from Telegram and Slack,
 // in rooms and threads, each answered by resolving where its reply goes.
 // A simulated clock shows a TTL expiry and a small capacity shows an
-// eviction, without waiting.
+// eviction, without waiting. Its second part is the loop that makes routes
+// trustworthy: inbound writes at a priority a heartbeat cannot clobber, and
+// resolve → send → confirm (or invalidate, when the platform refuses).
 //
 //	go run ./examples/quickstart
 package main
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard"
+	"github.com/switchboard-go/switchboard/manualclock"
 )
 
 func main() {
@@ -24,12 +27,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// clock is the simulation's time: it moves only when told to.
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time          { return c.now }
-func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 
 // step is one thing happening on a chat bridge.
 type step struct {
@@ -45,7 +42,7 @@ type step struct {
 
 func run(w io.Writer) error {
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	clk := manualclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
 	obs := switchboard.ObserverFunc(func(e switchboard.Event) {
 		if e.Kind == switchboard.EventEvicted {
 			fmt.Fprintf(w, "       (partition %d over capacity: evicted its %d least recently written record(s))\n", e.Partition, e.Count)
@@ -93,7 +90,7 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "%-6s %-38s %-22s %-18s %-19s %s\n", "time", "session key", "reply to", "source", "reason", "message")
 	for _, st := range script {
 		clk.Advance(st.after)
-		at := clk.now.Format("15:04")
+		at := clk.Now().Format("15:04")
 		if st.change {
 			if err := m.Set(ctx, st.key, st.route); err != nil {
 				return err
@@ -141,5 +138,84 @@ func run(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "partition %d: %d/%d entries (%s)\n", st.Index, st.Entries, st.Capacity, st.Owner)
 	}
+	fmt.Fprintln(w)
+	return trust(ctx, w, clk)
+}
+
+// platform stands for a chat platform's send API: it refuses chats the bot
+// was removed from.
+type platform struct{ removed map[string]bool }
+
+func (p *platform) send(chat, text string) error {
+	if p.removed[chat] {
+		return fmt.Errorf("403 Forbidden: bot was kicked from %s", chat)
+	}
+	return nil
+}
+
+// trust shows the loop that keeps routes honest: inbound messages write the
+// route at priority 10, so a heartbeat (priority 0) cannot clobber it while
+// it is fresh; every reply is resolve → send → Confirm, or Invalidate when
+// the platform refuses, after which Resolve never hands out that target
+// again until it is written anew. Guessed routes are provisional: they
+// expire after 2 minutes unless a delivery confirms them.
+func trust(ctx context.Context, w io.Writer, clk *manualclock.Clock) error {
+	m, err := switchboard.New(switchboard.Config{TTL: 30 * time.Minute, ProvisionalTTL: 2 * time.Minute},
+		switchboard.WithClock(clk.Now))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tg := platform{removed: map[string]bool{}}
+	dm := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "support_bot", RoomID: "user_42"}
+	say := func(format string, args ...any) { fmt.Fprintf(w, "%s  "+format+"\n", append([]any{clk.Now().Format("15:04")}, args...)...) }
+
+	// An inbound message from the user's private chat: the route that matters.
+	if err := m.Set(ctx, dm, switchboard.Route{ExternalRoomID: "dm-42"}, switchboard.WithPriority(10), switchboard.WithWriter("inbound")); err != nil {
+		return err
+	}
+	say("inbound  %s -> dm-42 (priority 10)", dm)
+	// A heartbeat turn that runs in the team group tries to take the route.
+	err = m.Set(ctx, dm, switchboard.Route{ExternalRoomID: "group-7"}, switchboard.WithWriter("heartbeat"))
+	if !errors.Is(err, switchboard.ErrSuperseded) {
+		return fmt.Errorf("a heartbeat clobbered the user's route: %v", err)
+	}
+	say("heartbeat refused: %v", err)
+	reply := func(text string, fallbacks ...switchboard.Route) error {
+		res, err := m.Resolve(ctx, dm, fallbacks...)
+		if err != nil {
+			say("reply %q: %v", text, err)
+			return nil
+		}
+		if err := tg.send(res.ExternalRoomID, text); err != nil {
+			say("reply %q to %s failed: %v", text, res.ExternalRoomID, err)
+			return m.Invalidate(ctx, dm, res.Route, err.Error())
+		}
+		rec, err := m.Confirm(ctx, dm, res.Route)
+		if err != nil {
+			return err
+		}
+		say("reply %q to %s (%s, origin %s, revision %d, confirmed until %s)", text, res.ExternalRoomID, res.Source, res.Origin, rec.Revision, rec.ExpiresAt.Format("15:04"))
+		return nil
+	}
+	if err := reply("your order shipped"); err != nil {
+		return err
+	}
+	// The user removes the bot; the next reply is refused and the route
+	// becomes a tombstone, so the one after takes the caller's fallback
+	// (the support group) instead of the dead chat.
+	clk.Advance(10 * time.Minute)
+	tg.removed["dm-42"] = true
+	if err := reply("anything else?"); err != nil {
+		return err
+	}
+	if err := reply("we moved your ticket", switchboard.Route{ExternalRoomID: "dm-42"}, switchboard.Route{ExternalRoomID: "support-group"}); err != nil {
+		return err
+	}
+	ex, err := m.Explain(ctx, dm)
+	if err != nil {
+		return err
+	}
+	say("explain %s: %s (%s)", dm, ex.Steps[0].Found, ex.Steps[0].Note)
 	return nil
 }
