@@ -234,17 +234,34 @@ func TestClientValidatesBeforeSending(t *testing.T) {
 	good := switchboard.Route{ExternalRoomID: "x"}
 	calls := map[string]func(r switchboard.Router) error{
 		"invalid UTF-8 in ExternalRoomID": func(r switchboard.Router) error { return r.Set(ctx, k, switchboard.Route{ExternalRoomID: "a\xffb"}) },
-		"invalid UTF-8 in RoomID":         func(r switchboard.Router) error { return r.Set(ctx, k, switchboard.Route{ExternalRoomID: "x", RoomID: "\xc3"}) },
-		"invalid UTF-8 in Meta":           func(r switchboard.Router) error { return r.Set(ctx, k, switchboard.Route{ExternalRoomID: "x", Meta: map[string]string{"k": "\xff"}}) },
-		"sub-millisecond TTL":             func(r switchboard.Router) error { return r.Set(ctx, k, good, switchboard.WithTTL(500*time.Microsecond)) },
-		"bad priority":                    func(r switchboard.Router) error { return r.Set(ctx, k, good, switchboard.WithPriority(5000)) },
-		"both conditions":                 func(r switchboard.Router) error { return r.Set(ctx, k, good, switchboard.IfAbsent(), switchboard.IfRevision(3)) },
-		"bad key":                         func(r switchboard.Router) error { return r.Set(ctx, switchboard.SessionKey{RoomID: "r"}, good) },
-		"confirm an invalid route":        func(r switchboard.Router) error { _, err := r.Confirm(ctx, k, switchboard.Route{ExternalRoomID: "\xff"}); return err },
-		"invalidate without a reason":     func(r switchboard.Router) error { return r.Invalidate(ctx, k, good, "") },
-		"list with a bad filter":          func(r switchboard.Router) error { _, _, err := r.List(ctx, switchboard.Filter{Scope: "x"}, 0, ""); return err },
-		"list with a bad limit":           func(r switchboard.Router) error { _, _, err := r.List(ctx, switchboard.Filter{}, -3, ""); return err },
-		"delete everything":               func(r switchboard.Router) error { _, err := r.DeleteMatching(ctx, switchboard.Filter{}, false); return err },
+		"invalid UTF-8 in RoomID": func(r switchboard.Router) error {
+			return r.Set(ctx, k, switchboard.Route{ExternalRoomID: "x", RoomID: "\xc3"})
+		},
+		"invalid UTF-8 in Meta": func(r switchboard.Router) error {
+			return r.Set(ctx, k, switchboard.Route{ExternalRoomID: "x", Meta: map[string]string{"k": "\xff"}})
+		},
+		"sub-millisecond TTL": func(r switchboard.Router) error {
+			return r.Set(ctx, k, good, switchboard.WithTTL(500*time.Microsecond))
+		},
+		"bad priority": func(r switchboard.Router) error { return r.Set(ctx, k, good, switchboard.WithPriority(5000)) },
+		"both conditions": func(r switchboard.Router) error {
+			return r.Set(ctx, k, good, switchboard.IfAbsent(), switchboard.IfRevision(3))
+		},
+		"bad key": func(r switchboard.Router) error { return r.Set(ctx, switchboard.SessionKey{RoomID: "r"}, good) },
+		"confirm an invalid route": func(r switchboard.Router) error {
+			_, err := r.Confirm(ctx, k, switchboard.Route{ExternalRoomID: "\xff"})
+			return err
+		},
+		"invalidate without a reason": func(r switchboard.Router) error { return r.Invalidate(ctx, k, good, "") },
+		"list with a bad filter": func(r switchboard.Router) error {
+			_, _, err := r.List(ctx, switchboard.Filter{Scope: "x"}, 0, "")
+			return err
+		},
+		"list with a bad limit": func(r switchboard.Router) error { _, _, err := r.List(ctx, switchboard.Filter{}, -3, ""); return err },
+		"delete everything": func(r switchboard.Router) error {
+			_, err := r.DeleteMatching(ctx, switchboard.Filter{}, false)
+			return err
+		},
 	}
 	for name, call := range calls {
 		want := call(m)

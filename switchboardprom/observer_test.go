@@ -141,7 +141,7 @@ func TestObserverTrustCounters(t *testing.T) {
 	if err := m.Set(ctx, k, r, switchboard.WithPriority(10)); err != nil {
 		t.Fatal(err)
 	}
-	_ = m.Set(ctx, k, r)                              // superseded
+	_ = m.Set(ctx, k, r)                             // superseded
 	_ = m.Set(ctx, k, r, switchboard.IfRevision(99)) // conflict (set)
 	_, _ = m.Confirm(ctx, k, switchboard.Route{ExternalRoomID: "other"})
 	if _, err := m.Confirm(ctx, k, r); err != nil {

@@ -168,7 +168,9 @@ func trust(ctx context.Context, w io.Writer, clk *manualclock.Clock) error {
 	defer m.Close()
 	tg := platform{removed: map[string]bool{}}
 	dm := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "support_bot", RoomID: "user_42"}
-	say := func(format string, args ...any) { fmt.Fprintf(w, "%s  "+format+"\n", append([]any{clk.Now().Format("15:04")}, args...)...) }
+	say := func(format string, args ...any) {
+		fmt.Fprintf(w, "%s  "+format+"\n", append([]any{clk.Now().Format("15:04")}, args...)...)
+	}
 
 	// An inbound message from the user's private chat: the route that matters.
 	if err := m.Set(ctx, dm, switchboard.Route{ExternalRoomID: "dm-42"}, switchboard.WithPriority(10), switchboard.WithWriter("inbound")); err != nil {
