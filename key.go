@@ -1,7 +1,6 @@
 package switchboard
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 )
@@ -230,21 +229,21 @@ func encodedLen(k SessionKey) int {
 	return n
 }
 
-// decodeKey is the inverse of appendKey; the key's strings are new.
+// decodeKey is the inverse of appendKey; the key's strings are new (one
+// allocation, which they share).
 func decodeKey(enc []byte) SessionKey {
 	var parts [4]string
-	n := 0
-	for i := 0; n < 3; n++ {
-		j := bytes.IndexByte(enc[i:], 0)
-		if j < 0 {
-			parts[n] = string(enc[i:])
-			n++
+	rest := string(enc)
+	for n := 0; n < 3; n++ {
+		i := strings.IndexByte(rest, 0)
+		if i < 0 {
+			parts[n] = rest
+			rest = ""
 			break
 		}
-		parts[n] = string(enc[i : i+j])
-		i += j + 1
+		parts[n], rest = rest[:i], rest[i+1:]
 		if n == 2 {
-			parts[3] = string(enc[i:])
+			parts[3], rest = rest, ""
 		}
 	}
 	return SessionKey{ChannelType: parts[0], BridgeID: parts[1], RoomID: parts[2], ThreadID: parts[3]}

@@ -587,10 +587,13 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 }
 
 // sweep visits the slots of partition from slot from on, one chunk per
-// lock hold, calling visit for each record under the write lock; visit
-// returns whether to remove the record and whether to stop. It returns the
-// slot after the last one visited and whether the end was reached.
-func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
+// lock hold, calling visit for each record; visit returns whether to
+// remove the record (only when write) and whether to stop. A sweep that
+// does not write holds the lock as a reader that does not revoke the
+// reader bias, so lookups go on on their fast path meanwhile; a writing
+// sweep holds the write lock. It returns the slot after the last one
+// visited and whether the end was reached.
+func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, write bool, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
 	p, err := s.part(partition)
 	if err != nil {
 		return 0, false, err
@@ -599,9 +602,13 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, visi
 		if err := ctx.Err(); err != nil {
 			return slot, false, err
 		}
-		p.mu.Lock()
+		lock, unlock := p.mu.RLock, p.mu.RUnlock
+		if write {
+			lock, unlock = p.mu.Lock, p.mu.Unlock
+		}
+		lock()
 		if p.closed {
-			p.mu.Unlock()
+			unlock()
 			return slot, false, ErrClosed
 		}
 		end := min(p.Slots(), (slot/memtable.ChunkSize+1)*memtable.ChunkSize)
@@ -612,12 +619,12 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, visi
 			}
 			var remove bool
 			remove, stop = visit(p, slot)
-			if remove {
+			if remove && write {
 				p.Remove(slot)
 			}
 		}
 		total := p.Slots()
-		p.mu.Unlock()
+		unlock()
 		if slot >= total {
 			return slot, true, nil
 		}
@@ -632,7 +639,7 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, visi
 func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (PruneStats, error) {
 	t := now.UnixNano()
 	var st PruneStats
-	_, _, err := s.sweep(ctx, partition, 0, func(p *memPartitionState, slot int32) (bool, bool) {
+	_, _, err := s.sweep(ctx, partition, 0, true, func(p *memPartitionState, slot int32) (bool, bool) {
 		if t >= p.Value(slot).expires {
 			st.Pruned++
 			return true, false
@@ -666,8 +673,8 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 		return ScanResult{Next: req.After, Done: true}, nil
 	}
 	t := req.Now.UnixNano()
-	var res ScanResult
-	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), func(p *memPartitionState, slot int32) (bool, bool) {
+	res := ScanResult{Entries: make([]Entry, 0, min(req.Limit, memtable.ChunkSize))}
+	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), false, func(p *memPartitionState, slot int32) (bool, bool) {
 		r := p.Value(slot)
 		if t >= r.expires {
 			return false, false
@@ -691,7 +698,7 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 func (s *MemoryStore) DeleteMatching(ctx context.Context, req DeleteRequest) (DeleteStats, error) {
 	t := req.Now.UnixNano()
 	var st DeleteStats
-	_, _, err := s.sweep(ctx, req.Partition, 0, func(p *memPartitionState, slot int32) (bool, bool) {
+	_, _, err := s.sweep(ctx, req.Partition, 0, !req.DryRun, func(p *memPartitionState, slot int32) (bool, bool) {
 		r := p.Value(slot)
 		if t >= r.expires {
 			return false, false
