@@ -42,9 +42,19 @@ type Options struct {
 	// Token is sent as "Authorization: Bearer <Token>" when not empty.
 	Token string
 	// HTTPClient makes the requests. Default: an http.Client with a 10s
-	// timeout.
+	// timeout over a transport that keeps MaxIdleConnsPerHost idle
+	// connections to the server.
 	HTTPClient *http.Client
+	// MaxIdleConnsPerHost is how many idle connections the default
+	// transport keeps to the server: at least the number of goroutines
+	// that call the Client at once, or every request beyond it opens (and
+	// closes, leaving a socket in TIME_WAIT) a connection of its own — Go's
+	// http.DefaultTransport keeps 2. Ignored with HTTPClient. Default: 256.
+	MaxIdleConnsPerHost int
 }
+
+// DefaultMaxIdleConnsPerHost is the default of Options.MaxIdleConnsPerHost.
+const DefaultMaxIdleConnsPerHost = 256
 
 // Client talks to one instance of a Switchboard server. It is safe for
 // concurrent use.
@@ -69,10 +79,20 @@ func New(baseURL string, opts Options) (*Client, error) {
 		c.instance = "default"
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 10 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = opts.MaxIdleConnsPerHost
+		if tr.MaxIdleConnsPerHost <= 0 {
+			tr.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+		}
+		tr.MaxIdleConns = 0 // no limit over all hosts: the per-host one bounds it
+		c.hc = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	return c, nil
 }
+
+// CloseIdleConnections closes the idle connections of the Client's
+// transport (see http.Client.CloseIdleConnections).
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // CodeTransport is the Code of an *Error for a request that got no answer.
 const CodeTransport = "transport"

@@ -61,6 +61,8 @@ type Store struct {
 	limit   int
 	inited  atomic.Bool
 
+	lastReload atomic.Int64 // unix ns of the last slot-map reload this Store asked for
+
 	mu     sync.RWMutex // guards closed against calls.Add, so Close cannot miss a call
 	closed bool
 	calls  sync.WaitGroup // calls in flight, including guarded ones whose caller gave up
@@ -233,6 +235,7 @@ func (s *Store) run(ctx context.Context, p int, script *redis.Script, args ...an
 		return err
 	})
 	if err != nil {
+		s.followTopology(err)
 		return nil, s.unavailable(p, err)
 	}
 	vals, ok := reply.([]any)
@@ -272,20 +275,56 @@ func (s *Store) unavailable(p int, err error) error {
 	if p < 0 {
 		where = "meta key"
 	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		for _, transient := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY", "MOVED", "ASK", "NOREPLICAS"} {
-			if strings.HasPrefix(msg, transient) {
-				return fmt.Errorf("%w: %s: %w", switchboard.ErrPartitionUnavailable, where, err)
-			}
-		}
+	if isScriptError(err) {
 		return fmt.Errorf("%w: redisstore: %s: script error: %w", switchboard.ErrPartitionUnavailable, where, err)
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) { // the cluster refused it: not applied
+		return fmt.Errorf("%w: %s: %w", switchboard.ErrPartitionUnavailable, where, err)
 	}
 	if notSent(err) {
 		return fmt.Errorf("%w: %s (not applied): %w", switchboard.ErrPartitionUnavailable, where, err)
 	}
 	return fmt.Errorf("%w: %s: %w: %w", switchboard.ErrPartitionUnavailable, where, switchboard.ErrOutcomeUnknown, err)
+}
+
+// ReloadEvery is how often at most a Store asks a Redis Cluster client to
+// reload its slot map after a failed call.
+const ReloadEvery = 250 * time.Millisecond
+
+// followTopology asks a cluster client to reload its slot map after a call
+// failed for a reason other than the script itself (a node down, a
+// timeout, CLUSTERDOWN, a redirect): go-redis reloads by itself only on
+// MOVED/ASK and every ClusterStateReloadInterval (60s by default), so
+// without this a failed-over master's partitions stay unavailable until the
+// next periodic reload. At most one reload per ReloadEvery; go-redis runs
+// at most one at a time.
+func (s *Store) followTopology(err error) {
+	c, ok := s.client.(*redis.ClusterClient)
+	if !ok || isScriptError(err) {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.lastReload.Load()
+	if now-last < int64(ReloadEvery) || !s.lastReload.CompareAndSwap(last, now) {
+		return
+	}
+	c.ReloadState(context.Background()) // asynchronous
+}
+
+// isScriptError reports whether err is an error reply of a script (a
+// bug), not of the cluster.
+func isScriptError(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	for _, transient := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY", "MOVED", "ASK", "NOREPLICAS"} {
+		if strings.HasPrefix(rerr.Error(), transient) {
+			return false
+		}
+	}
+	return true
 }
 
 // notSent reports whether err shows that the request never reached Redis:
@@ -678,6 +717,7 @@ func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatu
 		if cerr := ctx.Err(); cerr != nil && errors.Is(cerr, context.Canceled) {
 			return switchboard.StoreStatus{}, cerr
 		}
+		s.followTopology(err)
 		return st, nil // unreachable: Available stays false
 	}
 	st.Owner = owner

@@ -35,9 +35,20 @@ type Instance struct {
 type Options struct {
 	// Instances served; at least one, names unique and non-empty.
 	Instances []Instance
-	// Logger gets one line per request (method, route pattern, status,
-	// duration, instance; never a token). Default: slog.Default().
+	// Logger gets the request lines (method, route pattern, status,
+	// duration, instance; never a token) and the details of failures.
+	// Default: slog.Default().
 	Logger *slog.Logger
+	// LogRequests says which requests get a line: LogRequestsErrors (the
+	// default: answers of 500 and above, at level warn, and refused
+	// tokens, 401 and 403, at level info), LogRequestsAll (every request,
+	// at level info: about 160 bytes each, which costs throughput at high
+	// rates) or LogRequestsOff.
+	LogRequests LogRequests
+	// ReadyChecks are more conditions of /readyz besides every partition
+	// answering, such as "the last snapshot was written"; each returns nil
+	// when ready. Default: none.
+	ReadyChecks []func(ctx context.Context) error
 	// Gatherer is served at /metrics. Default: a registry with nothing in
 	// it; the serve command passes one with the instances' metrics and the
 	// Go and process collectors.
@@ -46,12 +57,24 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
+// LogRequests is the request logging of a Server.
+type LogRequests string
+
+// The request logging levels.
+const (
+	LogRequestsErrors LogRequests = "errors" // 5xx (warn) and 401/403 (info); the default
+	LogRequestsAll    LogRequests = "all"    // every request (info)
+	LogRequestsOff    LogRequests = "off"    // none
+)
+
 // Server is the HTTP handler. It is safe for concurrent use.
 type Server struct {
 	mux       *http.ServeMux
 	instances map[string]*Instance
 	logger    *slog.Logger
+	logs      LogRequests
 	ready     time.Duration
+	checks    []func(context.Context) error
 	routes    []string
 }
 
@@ -60,9 +83,17 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Instances) == 0 {
 		return nil, errors.New("server: no instances")
 	}
-	s := &Server{mux: http.NewServeMux(), instances: map[string]*Instance{}, logger: opts.Logger, ready: opts.ReadyTimeout}
+	s := &Server{mux: http.NewServeMux(), instances: map[string]*Instance{}, logger: opts.Logger, ready: opts.ReadyTimeout,
+		logs: opts.LogRequests, checks: opts.ReadyChecks}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	switch s.logs {
+	case "":
+		s.logs = LogRequestsErrors
+	case LogRequestsErrors, LogRequestsAll, LogRequestsOff:
+	default:
+		return nil, fmt.Errorf("server: LogRequests %q: want errors, all or off", opts.LogRequests)
 	}
 	if s.ready <= 0 {
 		s.ready = 2 * time.Second
@@ -141,16 +172,27 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // the OpenAPI document.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
-// ServeHTTP implements http.Handler, logging each request.
+// ServeHTTP implements http.Handler, logging requests as LogRequests says.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.logs == LogRequestsOff {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rw, r)
+	level := slog.LevelInfo
+	switch {
+	case rw.status >= 500:
+		level = slog.LevelWarn
+	case s.logs == LogRequestsErrors && rw.status != http.StatusUnauthorized && rw.status != http.StatusForbidden:
+		return
+	}
 	pattern := r.Pattern
 	if pattern == "" {
 		pattern = "(unmatched)"
 	}
-	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	s.logger.LogAttrs(r.Context(), level, "request",
 		slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", rw.status),
 		slog.Duration("duration", time.Since(start)), slog.String("instance", r.PathValue("instance")))
 }
@@ -612,19 +654,25 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, in *Instance) {
 	writeJSON(w, http.StatusOK, wire.FromConfig(in.Manager.Config()))
 }
 
-// readyz answers 200 when every partition of every instance answers.
+// readyz answers 200 when every partition of every instance answers and
+// every ReadyCheck passes.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.ready)
 	defer cancel()
+	for _, check := range s.checks {
+		if err := check(ctx); err != nil {
+			writeError(w, wire.CodeUnavailable, "not ready: "+err.Error())
+			return
+		}
+	}
 	for name, in := range s.instances {
 		for p := range in.Manager.PartitionCount() {
 			st, err := in.Manager.PartitionStatus(ctx, p)
 			if err != nil || !st.Available {
-				msg := fmt.Sprintf("instance %q partition %d is unavailable", name, p)
 				if err != nil {
-					msg += ": " + err.Error()
+					s.logger.LogAttrs(r.Context(), slog.LevelWarn, "readyz", slog.String("instance", name), slog.String("error", err.Error()))
 				}
-				writeError(w, wire.CodeUnavailable, msg)
+				writeError(w, wire.CodeUnavailable, fmt.Sprintf("instance %q partition %d is unavailable", name, p))
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ type Config struct {
 	TLSCertFile      string        `yaml:"tls_cert_file"`
 	TLSKeyFile       string        `yaml:"tls_key_file"`
 	InsecureNoAuth   bool          `yaml:"insecure_no_auth"`
+	LogRequests      string        `yaml:"log_requests"` // errors (default: 5xx and refused tokens), all, off
+	LogLevel         string        `yaml:"log_level"`    // debug, info (default), warn, error
 	Redis            RedisConfig   `yaml:"redis"`
 	SessionManager   ManagerConfig `yaml:"session_manager"`
 	// Instances by name; none means one instance "default" without tokens.
@@ -61,6 +64,12 @@ type RedisConfig struct {
 	// PoolSize is the client's connections per node; 0 means go-redis'
 	// default, 10 per GOMAXPROCS.
 	PoolSize int `yaml:"pool_size"`
+	// ClusterReloadInterval is how often a cluster client reloads the slot
+	// map without being asked. The store also asks for a reload (at most
+	// every 250ms) whenever a call fails, which is what follows a failover
+	// within seconds; this only bounds how stale the map gets otherwise.
+	// Default 10s.
+	ClusterReloadInterval time.Duration `yaml:"cluster_reload_interval"`
 }
 
 // Defaults of RedisConfig.
@@ -69,6 +78,7 @@ const (
 	defaultRedisReadTimeout  = 300 * time.Millisecond
 	defaultRedisWriteTimeout = 300 * time.Millisecond
 	defaultRedisMaxRetries   = 1
+	defaultRedisReload       = 10 * time.Second
 )
 
 // ManagerConfig is a switchboard.Config in the file's units.
@@ -94,7 +104,8 @@ type InstanceConfig struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Listen: "127.0.0.1:7420", Backend: "memory", SnapshotInterval: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
+	return Config{Listen: "127.0.0.1:7420", Backend: "memory", SnapshotInterval: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
+		LogRequests: "errors", LogLevel: "info"}
 }
 
 // ParseConfig reads a YAML configuration over the defaults. Unknown keys
@@ -138,7 +149,7 @@ func checkDurations(data []byte) error {
 		return err
 	}
 	if rc, ok := doc["redis"].(map[string]any); ok {
-		if err := check("redis.", rc, "op_timeout", "expiry_grace", "dial_timeout", "read_timeout", "write_timeout"); err != nil {
+		if err := check("redis.", rc, "op_timeout", "expiry_grace", "dial_timeout", "read_timeout", "write_timeout", "cluster_reload_interval"); err != nil {
 			return err
 		}
 	}
@@ -196,6 +207,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("SWITCHBOARD_TLS_CERT_FILE", &cfg.TLSCertFile)
 	str("SWITCHBOARD_TLS_KEY_FILE", &cfg.TLSKeyFile)
 	boolean("SWITCHBOARD_INSECURE_NO_AUTH", &cfg.InsecureNoAuth)
+	str("SWITCHBOARD_LOG_REQUESTS", &cfg.LogRequests)
+	str("SWITCHBOARD_LOG_LEVEL", &cfg.LogLevel)
 	if v := getenv("SWITCHBOARD_REDIS_ADDRS"); v != "" {
 		cfg.Redis.Addrs = strings.Split(v, ",")
 	}
@@ -206,6 +219,11 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	boolean("SWITCHBOARD_REDIS_TLS", &cfg.Redis.TLS)
 	str("SWITCHBOARD_REDIS_KEY_PREFIX", &cfg.Redis.KeyPrefix)
 	duration("SWITCHBOARD_REDIS_OP_TIMEOUT", &cfg.Redis.OpTimeout)
+	duration("SWITCHBOARD_REDIS_EXPIRY_GRACE", &cfg.Redis.ExpiryGrace)
+	duration("SWITCHBOARD_REDIS_DIAL_TIMEOUT", &cfg.Redis.DialTimeout)
+	duration("SWITCHBOARD_REDIS_READ_TIMEOUT", &cfg.Redis.ReadTimeout)
+	duration("SWITCHBOARD_REDIS_WRITE_TIMEOUT", &cfg.Redis.WriteTimeout)
+	duration("SWITCHBOARD_REDIS_CLUSTER_RELOAD_INTERVAL", &cfg.Redis.ClusterReloadInterval)
 	integer := func(name string, dst *int) {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -217,6 +235,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		}
 	}
 	integer("SWITCHBOARD_PARTITION_COUNT", &cfg.SessionManager.PartitionCount)
+	integer("SWITCHBOARD_REDIS_MAX_RETRIES", &cfg.Redis.MaxRetries)
+	integer("SWITCHBOARD_REDIS_POOL_SIZE", &cfg.Redis.PoolSize)
 	if len(errs) > 0 {
 		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
 	}
@@ -252,6 +272,14 @@ func (cfg Config) Validate() ([]instance, error) {
 		return nil, fmt.Errorf("data_dir is for the memory backend; the redis backend keeps its state in Redis")
 	}
 	if err := cfg.Redis.validate(); err != nil {
+		return nil, err
+	}
+	switch cfg.LogRequests {
+	case "errors", "all", "off":
+	default:
+		return nil, fmt.Errorf("log_requests %q: want errors, all or off", cfg.LogRequests)
+	}
+	if _, err := cfg.level(); err != nil {
 		return nil, err
 	}
 	defs := cfg.Instances
@@ -348,8 +376,8 @@ func (rc RedisConfig) validate() error {
 		return fmt.Errorf("redis.op_timeout %v: want 1ms..1s (0 for the default, 500ms)", rc.OpTimeout)
 	case rc.ExpiryGrace < 0:
 		return fmt.Errorf("redis.expiry_grace %v must not be negative", rc.ExpiryGrace)
-	case rc.DialTimeout < 0 || rc.ReadTimeout < 0 || rc.WriteTimeout < 0:
-		return fmt.Errorf("redis dial_timeout, read_timeout and write_timeout must not be negative")
+	case rc.DialTimeout < 0 || rc.ReadTimeout < 0 || rc.WriteTimeout < 0 || rc.ClusterReloadInterval < 0:
+		return fmt.Errorf("redis dial_timeout, read_timeout, write_timeout and cluster_reload_interval must not be negative")
 	case rc.MaxRetries < -1:
 		return fmt.Errorf("redis.max_retries %d: want -1 (none), 0 (the default, 1) or more", rc.MaxRetries)
 	case rc.PoolSize < 0:
@@ -365,4 +393,13 @@ func or[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// level returns the slog level of log_level.
+func (cfg Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log_level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	return l, nil
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -578,4 +579,63 @@ func TestE2ETrustAndOperations(t *testing.T) {
 			t.Fatalf("%s --help: exit %d, %q", cmd, code, errOut)
 		}
 	}
+}
+
+// TestE2EPersistenceFailureIsSeen: when snapshots cannot be written,
+// /readyz answers 503 and switchboard_persistence_errors_total counts the
+// failures; when they can again, /readyz recovers.
+func TestE2EPersistenceFailureIsSeen(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	startServe(t, addr, nil, "--data-dir", dir, "--snapshot-interval", "50ms")
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("a first snapshot", func() bool { _, err := os.Stat(filepath.Join(dir, "default.snapshot")); return err == nil })
+	if status, _ := get("/readyz"); status != 200 {
+		t.Fatalf("readyz = %d with snapshots working", status)
+	}
+	// Make the snapshot impossible to write: its path becomes a directory
+	// with something in it, so the rename over it fails (as a full or
+	// read-only disk makes the write fail; this test runs as any user).
+	snap := filepath.Join(dir, "default.snapshot")
+	if err := os.Remove(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(snap, "blocker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("readyz 503", func() bool { status, _ := get("/readyz"); return status == 503 })
+	_, metrics := get("/metrics")
+	if !regexp.MustCompile(`switchboard_persistence_errors_total\{instance="default"\} [1-9]`).MatchString(metrics) {
+		t.Fatalf("no persistence errors counted:\n%s", grepLines(metrics, "persistence"))
+	}
+	if err := os.RemoveAll(snap); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("readyz 200 again", func() bool { status, _ := get("/readyz"); return status == 200 })
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

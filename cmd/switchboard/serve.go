@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,9 +68,19 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 	snapshotInterval := fs.Duration("snapshot-interval", 0, "how often to snapshot (default 30s)")
 	redisAddrs := fs.String("redis-addrs", "", "comma-separated Redis addresses (default 127.0.0.1:6379)")
 	redisCluster := fs.Bool("redis-cluster", false, "the Redis addresses are a Redis Cluster")
+	redisOpTimeout := fs.Duration("redis-op-timeout", 0, "bound of every Redis store call, 1ms..1s (default 500ms)")
+	redisDial := fs.Duration("redis-dial-timeout", 0, "Redis dial timeout (default 200ms)")
+	redisRead := fs.Duration("redis-read-timeout", 0, "Redis read timeout (default 300ms)")
+	redisWrite := fs.Duration("redis-write-timeout", 0, "Redis write timeout (default 300ms)")
+	redisRetries := fs.Int("redis-max-retries", 0, "Redis command retries; -1 none (default 1)")
+	redisPool := fs.Int("redis-pool-size", 0, "Redis connections per node (default: go-redis', 10 per GOMAXPROCS)")
+	redisReload := fs.Duration("redis-cluster-reload-interval", 0, "periodic slot-map reload of a Redis Cluster client (default 10s)")
+	partitions := fs.Int("partition-count", 0, "partitions of every instance without its own (required with --backend redis)")
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address for instances without tokens")
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate")
 	tlsKey := fs.String("tls-key-file", "", "and this key")
+	logRequests := fs.String("log-requests", "", "which requests to log: errors (default), all or off")
+	logLevel := fs.String("log-level", "", "debug, info (default), warn or error")
 	fs.BoolVar(&discard, "discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,12 +120,32 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 			cfg.Redis.Addrs = strings.Split(*redisAddrs, ",")
 		case "redis-cluster":
 			cfg.Redis.Cluster = *redisCluster
+		case "redis-op-timeout":
+			cfg.Redis.OpTimeout = *redisOpTimeout
+		case "redis-dial-timeout":
+			cfg.Redis.DialTimeout = *redisDial
+		case "redis-read-timeout":
+			cfg.Redis.ReadTimeout = *redisRead
+		case "redis-write-timeout":
+			cfg.Redis.WriteTimeout = *redisWrite
+		case "redis-max-retries":
+			cfg.Redis.MaxRetries = *redisRetries
+		case "redis-pool-size":
+			cfg.Redis.PoolSize = *redisPool
+		case "redis-cluster-reload-interval":
+			cfg.Redis.ClusterReloadInterval = *redisReload
+		case "partition-count":
+			cfg.SessionManager.PartitionCount = *partitions
 		case "insecure-no-auth":
 			cfg.InsecureNoAuth = *insecure
 		case "tls-cert-file":
 			cfg.TLSCertFile = *tlsCert
 		case "tls-key-file":
 			cfg.TLSKeyFile = *tlsKey
+		case "log-requests":
+			cfg.LogRequests = *logRequests
+		case "log-level":
+			cfg.LogLevel = *logLevel
 		}
 	})
 	instances, err = cfg.Validate()
@@ -127,6 +158,9 @@ type running struct {
 	manager  *switchboard.Manager
 	memory   *switchboard.MemoryStore // nil for redis
 	snapshot string                   // file, "" for none
+
+	snapErr    atomic.Pointer[error] // the last snapshot's failure; nil after a success
+	persistErr prometheus.Counter    // switchboard_persistence_errors_total of the instance
 }
 
 // serving is what serve runs: the instances, their HTTP handler, and what
@@ -139,7 +173,8 @@ type serving struct {
 }
 
 func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, discard bool) error {
-	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	level, _ := cfg.level() // validated
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	sv, err := open(cfg, instances, discard, logger)
 	if err != nil {
 		return err
@@ -173,6 +208,9 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 		}
 	}
 	var handlerInstances []server.Instance
+	persistErrs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_persistence_errors_total",
+		Help: "Snapshots that could not be written (the data directory full, read-only or failing)."}, []string{"instance"})
+	reg.MustRegister(persistErrs)
 	for _, in := range instances {
 		obs := switchboardprom.New(switchboardprom.Options{ConstLabels: prometheus.Labels{"instance": in.name}})
 		reg.MustRegister(obs)
@@ -180,6 +218,7 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 		if err != nil {
 			return nil, err
 		}
+		r.persistErr = persistErrs.WithLabelValues(in.name)
 		if r.memory != nil && cfg.DataDir != "" {
 			r.snapshot = filepath.Join(cfg.DataDir, in.name+".snapshot")
 			if err := restore(r, discard, logger); err != nil {
@@ -188,10 +227,22 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 		}
 		handlerInstances = append(handlerInstances, server.Instance{Name: in.name, Manager: r.manager, Tokens: in.tokens})
 	}
-	if sv.handler, err = server.New(server.Options{Instances: handlerInstances, Logger: logger, Gatherer: reg}); err != nil {
+	if sv.handler, err = server.New(server.Options{Instances: handlerInstances, Logger: logger, Gatherer: reg,
+		LogRequests: server.LogRequests(cfg.LogRequests), ReadyChecks: []func(context.Context) error{sv.persisted}}); err != nil {
 		return nil, err
 	}
 	return sv, nil
+}
+
+// persisted is a readiness check: every instance's last snapshot, if any
+// was attempted, was written.
+func (sv *serving) persisted(context.Context) error {
+	for _, r := range sv.runs {
+		if err := r.snapErr.Load(); err != nil {
+			return fmt.Errorf("instance %q: the last snapshot could not be written (see the log)", r.name)
+		}
+	}
+	return nil
 }
 
 // start opens one instance's store and Manager.
@@ -309,13 +360,21 @@ func newRedisClient(rc RedisConfig) redis.UniversalClient {
 	if rc.TLS {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	uo := &redis.UniversalOptions{
 		Addrs: addrs, IsClusterMode: rc.Cluster, MasterName: rc.SentinelMaster,
 		Username: rc.Username, Password: rc.Password, TLSConfig: tlsConfig,
 		DialTimeout: or(rc.DialTimeout, defaultRedisDialTimeout), ReadTimeout: or(rc.ReadTimeout, defaultRedisReadTimeout),
 		WriteTimeout: or(rc.WriteTimeout, defaultRedisWriteTimeout), MaxRetries: or(rc.MaxRetries, defaultRedisMaxRetries),
 		PoolSize: rc.PoolSize, MaxRedirects: 1, ContextTimeoutEnabled: true,
-	})
+	}
+	if rc.Cluster {
+		// UniversalOptions has no reload interval: build the cluster client
+		// from its cluster options.
+		co := uo.Cluster()
+		co.ClusterStateReloadInterval = or(rc.ClusterReloadInterval, defaultRedisReload)
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(uo)
 }
 
 // restore loads an instance's snapshot. A missing file is a fresh start; a
@@ -342,11 +401,22 @@ func restore(r *running, discard bool, logger *slog.Logger) error {
 	}
 }
 
+// save writes r's snapshot, recording the outcome for /readyz and the
+// persistence-errors metric.
 func save(r *running) error {
 	if r.memory == nil || r.snapshot == "" {
 		return nil
 	}
-	return r.memory.SaveSnapshot(r.snapshot)
+	err := r.memory.SaveSnapshot(r.snapshot)
+	if err != nil {
+		r.snapErr.Store(&err)
+		if r.persistErr != nil {
+			r.persistErr.Inc()
+		}
+		return err
+	}
+	r.snapErr.Store(nil)
+	return nil
 }
 
 func snapshotLoop(ctx context.Context, runs []*running, every time.Duration, logger *slog.Logger) {
@@ -363,5 +433,6 @@ func snapshotLoop(ctx context.Context, runs []*running, every time.Duration, log
 				logger.Error("snapshot", "instance", r.name, "error", err)
 			}
 		}
+
 	}
 }

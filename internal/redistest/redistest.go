@@ -1,7 +1,10 @@
 // Package redistest starts throwaway redis-server processes for tests: a
-// standalone server or a three-master cluster, on free 127.0.0.1 ports, with
-// no persistence, in a temporary directory, stopped by pid when the test
-// ends. It never touches a Redis on the default port.
+// standalone server, a three-master cluster (with or without a replica per
+// master), a master watched by a Sentinel, or a master and replica watched
+// by three Sentinels, on free 127.0.0.1 ports, with no persistence, in
+// temporary directories, stopped by pid when the test ends (and paused
+// with SIGSTOP when a test needs a hung node). It never touches a Redis on
+// the default port.
 //
 // Without redis-server on PATH the tests that need it are skipped with a
 // message, unless SWITCHBOARD_REQUIRE_REDIS=1, which makes them fail.
@@ -213,13 +216,7 @@ func (c *Cluster) Addrs() []string {
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	bin := binary(tb)
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		if os.Getenv("SWITCHBOARD_REQUIRE_REDIS") == "1" {
-			tb.Fatalf("redis-cli not found on PATH: %v", err)
-		}
-		tb.Skip("redis-cli not found on PATH: skipping the Redis Cluster tests")
-	}
+	cli := redisCLI(tb)
 	c := &Cluster{}
 	for range 3 {
 		c.Nodes = append(c.Nodes, start(tb, bin, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -291,4 +288,182 @@ func StartSentinel(tb testing.TB) *Sentinel {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return &Sentinel{Master: master, Sentinel: s, MasterName: "mymaster"}
+}
+
+// Pause stops the server's process (SIGSTOP), as a hung node: it keeps its
+// connections and answers nothing until Resume.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
+}
+
+// Role returns "master" or "slave" (INFO replication).
+func (s *Server) Role() string {
+	info, err := s.Do("INFO", "replication")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "role:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// StartClusterWithReplicas starts a three-master Redis Cluster with one
+// replica per master (six servers), cluster-node-timeout 1s and
+// cluster-require-full-coverage no, and waits for cluster_state:ok and
+// every replica in sync. Nodes[0..2] are the masters, Nodes[3..5] the
+// replicas, as redis-cli --cluster create assigns them.
+func StartClusterWithReplicas(tb testing.TB) *Cluster {
+	tb.Helper()
+	bin := binary(tb)
+	cli := redisCLI(tb)
+	c := &Cluster{}
+	for range 6 {
+		c.Nodes = append(c.Nodes, start(tb, bin, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no", "--cluster-replica-validity-factor", "0"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, cli, append([]string{"--cluster", "create"}, append(c.Addrs(), "--cluster-replicas", "1", "--cluster-yes")...)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.WaitOK(tb)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for n.Role() == "slave" && !strings.Contains(must(n.Do("INFO", "replication")), "master_link_status:up") {
+			if time.Now().After(deadline) {
+				tb.Fatalf("replica %s not in sync within 30s", n.Addr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+func must(s string, _ error) string { return s }
+
+func redisCLI(tb testing.TB) string {
+	tb.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		if os.Getenv("SWITCHBOARD_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("redis-cli not found on PATH: %v", err)
+		}
+		tb.Skip("redis-cli not found on PATH: skipping the Redis Cluster tests")
+	}
+	return cli
+}
+
+// Failover is a master with one replica watched by three Sentinels (quorum
+// 2, down-after 1s), for failover tests.
+type Failover struct {
+	Master, Replica *Server
+	Sentinels       []*Server
+	MasterName      string
+}
+
+// SentinelAddrs returns the Sentinels' addresses.
+func (f *Failover) SentinelAddrs() []string {
+	out := make([]string, len(f.Sentinels))
+	for i, s := range f.Sentinels {
+		out[i] = s.Addr
+	}
+	return out
+}
+
+// MasterAddr asks the Sentinels which server is the master now.
+func (f *Failover) MasterAddr() string {
+	for _, s := range f.Sentinels {
+		if addr, err := sentinelMaster(s, f.MasterName); err == nil {
+			return addr
+		}
+	}
+	return ""
+}
+
+// sentinelMaster reads SENTINEL GET-MASTER-ADDR-BY-NAME's two-element
+// array reply.
+func sentinelMaster(s *Server, name string) (string, error) {
+	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(conn, "*3\r\n$8\r\nSENTINEL\r\n$23\r\nGET-MASTER-ADDR-BY-NAME\r\n$%d\r\n%s\r\n", len(name), name)
+	r := bufio.NewReader(conn)
+	var parts []string
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "*2") {
+		return "", fmt.Errorf("sentinel %s: %q %v", s.Addr, line, err)
+	}
+	for range 2 {
+		if _, err := r.ReadString('\n'); err != nil { // $len
+			return "", err
+		}
+		v, err := r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, strings.TrimRight(v, "\r\n"))
+	}
+	return parts[0] + ":" + parts[1], nil
+}
+
+// StartFailover starts a master, a replica of it and three Sentinels, and
+// waits until the replica is in sync and every Sentinel knows the master
+// and its replica.
+func StartFailover(tb testing.TB) *Failover {
+	tb.Helper()
+	bin := binary(tb)
+	master := start(tb, bin)
+	replica := start(tb, bin, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
+	f := &Failover{Master: master, Replica: replica, MasterName: "mymaster"}
+	for range 3 {
+		dir := tb.TempDir()
+		port := freePort(tb)
+		conf := filepath.Join(dir, "sentinel.conf")
+		content := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 2\n"+
+			"sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
+			port, dir, master.Port)
+		if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir,
+			args: []string{conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"), "--daemonize", "no"}}
+		if err := s.launch(bin); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(s.Kill)
+		f.Sentinels = append(f.Sentinels, s)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		synced := strings.Contains(must(replica.Do("INFO", "replication")), "master_link_status:up")
+		known := 0
+		for _, s := range f.Sentinels {
+			if info, err := s.Do("INFO", "sentinel"); err == nil && strings.Contains(info, "slaves=1") && strings.Contains(info, "sentinels=3") {
+				known++
+			}
+		}
+		if synced && known == len(f.Sentinels) {
+			return f
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("failover set not ready within 30s (replica synced %v, sentinels ready %d)", synced, known)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
