@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -76,6 +75,7 @@ type Server struct {
 	ready     time.Duration
 	checks    []func(context.Context) error
 	routes    []string
+	anyTokens bool // some instance needs a token
 }
 
 // New returns a Server for opts.
@@ -109,6 +109,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: instance %q listed twice", in.Name)
 		}
 		s.instances[in.Name] = in
+		s.anyTokens = s.anyTokens || len(in.Tokens) > 0
 	}
 	gatherer := opts.Gatherer
 	if gatherer == nil {
@@ -149,12 +150,21 @@ func New(opts Options) (*Server, error) {
 	})
 	s.handle("GET /readyz", s.readyz)
 	s.handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}).ServeHTTP)
-	// Known paths with another method, and unknown paths, answer in the
-	// error envelope too.
-	for _, p := range []string{routes, list, deleteMany, resolve, explain, confirm, invalidate, prune, partitions, partition, config,
-		"/v1/openapi.yaml", "/healthz", "/readyz", "/metrics"} {
-		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, wire.CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+	// Known paths with another method answer 405 with an Allow header,
+	// and unknown paths 404, in the error envelope too.
+	allowed := map[string][]string{}
+	for _, route := range s.routes {
+		method, path, _ := strings.Cut(route, " ")
+		allowed[path] = append(allowed[path], method)
+		if method == http.MethodGet {
+			allowed[path] = append(allowed[path], http.MethodHead)
+		}
+	}
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, wire.CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
 		})
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -172,15 +182,24 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // the OpenAPI document.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
-// ServeHTTP implements http.Handler, logging requests as LogRequests says.
+// ServeHTTP implements http.Handler: it gives the request its id, refuses
+// what no endpoint takes (see front), routes it, and logs it as
+// LogRequests says.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := requestID(r)
+	w.Header().Set(RequestIDHeader, id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	if s.logs == LogRequestsOff {
-		s.mux.ServeHTTP(w, r)
+		if front(w, r) {
+			s.mux.ServeHTTP(w, r)
+		}
 		return
 	}
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rw, r)
+	if front(rw, r) {
+		s.mux.ServeHTTP(rw, r)
+	}
 	level := slog.LevelInfo
 	switch {
 	case rw.status >= 500:
@@ -194,7 +213,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.LogAttrs(r.Context(), level, "request",
 		slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", rw.status),
-		slog.Duration("duration", time.Since(start)), slog.String("instance", r.PathValue("instance")))
+		slog.Duration("duration", time.Since(start)), slog.String("instance", r.PathValue("instance")),
+		slog.String("request_id", id))
 }
 
 type statusWriter struct {
@@ -213,6 +233,13 @@ func (s *Server) instance(h func(http.ResponseWriter, *http.Request, *Instance))
 	return func(w http.ResponseWriter, r *http.Request) {
 		in := s.instances[r.PathValue("instance")]
 		if in == nil {
+			// Callers without a valid token of some instance cannot tell an
+			// unknown instance from one that needs a token.
+			if token, ok := bearer(r); s.anyTokens && (!ok || !s.anyInstanceHas(token)) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+				writeError(w, wire.CodeUnauthorized, "a valid bearer token is required")
+				return
+			}
 			writeError(w, wire.CodeUnknownInstance, fmt.Sprintf("no instance %q", r.PathValue("instance")))
 			return
 		}
@@ -251,6 +278,15 @@ func matches(token string, candidates []string) bool {
 	return found == 1
 }
 
+// anyInstanceHas reports whether token is valid for some instance.
+func (s *Server) anyInstanceHas(token string) bool {
+	found := false
+	for _, in := range s.instances {
+		found = matches(token, in.Tokens) || found
+	}
+	return found
+}
+
 func (s *Server) otherInstanceHas(self *Instance, token string) bool {
 	other := false
 	for _, in := range s.instances {
@@ -284,13 +320,13 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, err error, s
 	if r.Context().Err() != nil { // the client went away or timed out
 		code = wire.CodeUnavailable
 	}
-	detail := wire.ErrorDetail{Code: code, Message: err.Error(), OutcomeUnknown: errors.Is(err, switchboard.ErrOutcomeUnknown)}
+	detail := wire.ErrorDetail{Code: code, Message: wireNames.Replace(err.Error()), OutcomeUnknown: errors.Is(err, switchboard.ErrOutcomeUnknown)}
 	switch code {
 	case wire.CodeInternal:
-		s.logger.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("error", err.Error()))
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("error", err.Error()), slog.String("request_id", RequestID(r.Context())))
 		detail.Message = "internal error (the server log has the details)"
 	case wire.CodePartitionUnavailable:
-		s.logger.LogAttrs(r.Context(), slog.LevelWarn, "partition unavailable", slog.String("error", err.Error()))
+		s.logger.LogAttrs(r.Context(), slog.LevelWarn, "partition unavailable", slog.String("error", err.Error()), slog.String("request_id", RequestID(r.Context())))
 		detail.Message = "the partition of this key is unavailable"
 		var op *switchboard.OpError
 		if errors.As(err, &op) {
@@ -306,35 +342,6 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, err error, s
 		status = wire.Status(code)
 	}
 	writeJSON(w, status, wire.ErrorBody{Error: detail})
-}
-
-// decode reads a JSON body of at most wire.MaxBodyBytes into v, refusing
-// unknown fields and trailing data.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON value")
-	}
-	if err == nil {
-		if _, rerr := io.Copy(io.Discard, body); rerr != nil {
-			err = rerr
-		}
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &tooLarge):
-		writeError(w, wire.CodeBodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", wire.MaxBodyBytes))
-	case errors.Is(err, io.EOF):
-		writeError(w, wire.CodeInvalidJSON, "the body is empty; a JSON object is required")
-	default:
-		writeError(w, wire.CodeInvalidJSON, "invalid JSON body: "+err.Error())
-	}
-	return false
 }
 
 func pathKey(w http.ResponseWriter, r *http.Request) (switchboard.SessionKey, bool) {

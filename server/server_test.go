@@ -62,6 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.srv = httptest.NewServer(h)
+	validate(t, f.srv.Client()) // every request of the test is held to the API document
 	t.Cleanup(func() {
 		f.srv.Close()
 		_ = f.open.Close()
@@ -245,7 +246,8 @@ func TestErrorCodes(t *testing.T) {
 		{"unauthorized", "GET", "/v1/instances/sales/config", "", "", 401, "unauthorized"},
 		{"wrong token", "GET", "/v1/instances/sales/config", "nope", "", 401, "unauthorized"},
 		{"forbidden", "GET", "/v1/instances/sales/config", "support-token", "", 403, "forbidden"},
-		{"unknown instance", "GET", "/v1/instances/nobody/config", "", "", 404, "unknown_instance"},
+		{"unknown instance", "GET", "/v1/instances/nobody/config", "s3cr3t", "", 404, "unknown_instance"},
+		{"unknown instance without a token", "GET", "/v1/instances/nobody/config", "", "", 401, "unauthorized"}, // as for an instance that needs one
 		{"bad partition", "GET", "/v1/instances/open/partitions/x", "", "", 404, "not_found"},
 		{"partition out of range", "GET", "/v1/instances/open/partitions/4", "", "", 404, "not_found"},
 		{"method not allowed", "PATCH", routes + "slack:T1:C1", "", "", 405, "method_not_allowed"},

@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`  // default 10s
 	TLSCertFile      string        `yaml:"tls_cert_file"`
 	TLSKeyFile       string        `yaml:"tls_key_file"`
+	H2C              bool          `yaml:"h2c"` // also serve HTTP/2 without TLS
 	InsecureNoAuth   bool          `yaml:"insecure_no_auth"`
 	LogRequests      string        `yaml:"log_requests"` // errors (default: 5xx and refused tokens), all, off
 	LogLevel         string        `yaml:"log_level"`    // debug, info (default), warn, error
@@ -207,6 +208,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("SWITCHBOARD_TLS_CERT_FILE", &cfg.TLSCertFile)
 	str("SWITCHBOARD_TLS_KEY_FILE", &cfg.TLSKeyFile)
 	boolean("SWITCHBOARD_INSECURE_NO_AUTH", &cfg.InsecureNoAuth)
+	boolean("SWITCHBOARD_H2C", &cfg.H2C)
 	str("SWITCHBOARD_LOG_REQUESTS", &cfg.LogRequests)
 	str("SWITCHBOARD_LOG_LEVEL", &cfg.LogLevel)
 	if v := getenv("SWITCHBOARD_REDIS_ADDRS"); v != "" {

@@ -216,7 +216,8 @@ instances:
 	run(1, "not_found", "delete", "telegram:bot_1:chat_123")
 	run(1, "no_route", "resolve", "slack:T1:nothing")
 	run(1, "unauthorized", "config", "--instance", "sales")
-	run(1, "unknown_instance", "config", "--instance", "nobody")
+	run(1, "unknown_instance", "config", "--instance", "nobody", "--token", "sales-token")
+	run(1, "unauthorized", "config", "--instance", "nobody") // without a valid token, as for an instance that needs one
 	run(1, "not_found", "partitions", "9")
 	run(2, "invalid session key", "get", "telegram:bot_1")
 	run(2, "wrong number of arguments", "set", "telegram:bot_1:chat_1")
@@ -240,7 +241,7 @@ instances:
 		{"PUT", "/v1/instances/default/routes/slack:T1:C1", `{"route":{"external_room_id":"x"},"extra":1}`, 400, `"invalid_json"`},
 		{"PUT", "/v1/instances/default/routes/slack:T1:C1", `{"route":{"external_room_id":"` + strings.Repeat("x", 65<<10) + `"}}`, 413, `"body_too_large"`},
 		{"GET", "/v1/instances/sales/config", "", 401, `"unauthorized"`},
-		{"GET", "/v1/instances/nobody/config", "", 404, `"unknown_instance"`},
+		{"GET", "/v1/instances/nobody/config", "", 401, `"unauthorized"`},
 		{"GET", "/v1/openapi.yaml", "", 200, "openapi: 3"},
 		{"GET", "/metrics", "", 200, `switchboard_sets_total{instance="default"}`},
 		{"GET", "/readyz", "", 200, "ready"},
@@ -416,6 +417,33 @@ func TestE2ETLS(t *testing.T) {
 	}
 	if res, err := c.Resolve(ctx, k); err != nil || res.ExternalRoomID != "tls" {
 		t.Fatalf("Resolve over TLS = %+v, %v", res, err)
+	}
+	// ALPN offers HTTP/2.
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}, Timeout: 5 * time.Second}
+	resp, err := h2.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" {
+		t.Fatalf("over TLS the server speaks %s, want HTTP/2.0", resp.Proto)
+	}
+}
+
+// TestE2EH2C: with --h2c the server speaks HTTP/2 without TLS too.
+func TestE2EH2C(t *testing.T) {
+	addr := freeAddr(t)
+	startServe(t, addr, nil, "--h2c")
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: protocols}, Timeout: 5 * time.Second}
+	resp, err := hc.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" || resp.StatusCode != 200 {
+		t.Fatalf("h2c: %s %d, want HTTP/2.0 200", resp.Proto, resp.StatusCode)
 	}
 }
 

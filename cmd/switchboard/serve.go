@@ -79,6 +79,7 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address for instances without tokens")
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate")
 	tlsKey := fs.String("tls-key-file", "", "and this key")
+	h2c := fs.Bool("h2c", false, "also serve HTTP/2 without TLS (h2c), for proxies that speak it")
 	logRequests := fs.String("log-requests", "", "which requests to log: errors (default), all or off")
 	logLevel := fs.String("log-level", "", "debug, info (default), warn or error")
 	fs.BoolVar(&discard, "discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
@@ -142,6 +143,8 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 			cfg.TLSCertFile = *tlsCert
 		case "tls-key-file":
 			cfg.TLSKeyFile = *tlsKey
+		case "h2c":
+			cfg.H2C = *h2c
 		case "log-requests":
 			cfg.LogRequests = *logRequests
 		case "log-level":
@@ -180,12 +183,12 @@ func (c *serveCmd) serve(ctx context.Context, cfg Config, instances []instance, 
 		return err
 	}
 	defer sv.close()
-	ln, err := listen(cfg)
+	ln, tc, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	sv.logStart(cfg, ln)
-	return sv.run(ctx, cfg, ln)
+	return sv.run(ctx, cfg, ln, tc)
 }
 
 // open starts every instance's Manager on its store (restoring memory
@@ -280,21 +283,22 @@ func (sv *serving) close() {
 	}
 }
 
-// listen opens the listening socket, with TLS when configured.
-func listen(cfg Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, err
-	}
+// listen opens the listening socket and loads the TLS certificate when
+// configured (run serves TLS on the socket, offering HTTP/2 by ALPN).
+func listen(cfg Config) (net.Listener, *tls.Config, error) {
+	var tc *tls.Config
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, nil, fmt.Errorf("tls: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return ln, nil
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ln, tc, nil
 }
 
 // logStart logs where the server listens and how much each instance holds.
@@ -311,22 +315,39 @@ func (sv *serving) logStart(cfg Config, ln net.Listener) {
 
 // run serves until ctx ends (SIGTERM, SIGINT), then stops accepting,
 // finishes in-flight requests, and writes the final snapshots.
-func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener) (err error) {
+func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener, tc *tls.Config) (err error) {
+	// HTTP/1.1 and, over TLS, HTTP/2 (ALPN h2); with h2c, HTTP/2 without
+	// TLS too, for proxies that speak it to their backends.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(cfg.H2C)
 	srv := &http.Server{
 		Handler:           sv.handler,
+		TLSConfig:         tc,
+		Protocols:         protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(sv.logger.Handler(), slog.LevelWarn),
+		// Larger than the API's limit (wire.MaxHeaderBytes), so that the
+		// handler answers oversized headers in the JSON envelope; past
+		// this, net/http answers 431 in plain text itself.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(sv.logger.Handler(), slog.LevelWarn),
 	}
 	var wg sync.WaitGroup
 	snapCtx, stopSnapshots := context.WithCancel(context.Background())
 	defer stopSnapshots()
 	wg.Go(func() { snapshotLoop(snapCtx, sv.runs, cfg.SnapshotInterval, sv.logger) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
 	select {
 	case err = <-serveErr:

@@ -13,8 +13,9 @@ import (
 
 // Limits of the HTTP API.
 const (
-	MaxBodyBytes = 64 << 10 // request bodies
-	MaxFallbacks = 16       // fallbacks in one resolve request
+	MaxBodyBytes   = 64 << 10 // request bodies
+	MaxHeaderBytes = 64 << 10 // request line and headers
+	MaxFallbacks   = 16       // fallbacks in one resolve request
 )
 
 // SetRequest is the body of PUT /v1/instances/{instance}/routes/{key}.
@@ -179,6 +180,8 @@ const (
 	CodeForbidden            = "forbidden"
 	CodeUnknownInstance      = "unknown_instance"
 	CodeBodyTooLarge         = "body_too_large"
+	CodeHeaderTooLarge       = "header_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodePartitionUnavailable = "partition_unavailable"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeUnavailable          = "unavailable"
@@ -219,6 +222,10 @@ func lookup(code string) (status int, sentinel error, ok bool) {
 		return http.StatusNotFound, nil, true
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge, nil, true
+	case CodeHeaderTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge, nil, true
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType, nil, true
 	case CodePartitionUnavailable:
 		return http.StatusServiceUnavailable, switchboard.ErrPartitionUnavailable, true
 	case CodeMethodNotAllowed:
