@@ -26,7 +26,10 @@ func TestGeneratedClient(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	auth := func(_ context.Context, req *http.Request) error { req.Header.Set("Authorization", "Bearer tok"); return nil }
+	auth := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer tok")
+		return nil
+	}
 	c, err := apiclient.NewClientWithResponses(srv.URL, apiclient.WithHTTPClient(srv.Client()), apiclient.WithRequestEditorFn(auth))
 	if err != nil {
 		t.Fatal(err)
