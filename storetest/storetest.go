@@ -182,18 +182,6 @@ func (r *recorder) take() []switchboard.Event {
 	return out
 }
 
-// count returns how many of the events since the last take are of kind,
-// and takes them all.
-func (r *recorder) count(kind switchboard.EventKind) int {
-	n := 0
-	for _, ev := range r.take() {
-		if ev.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
 func sameResolution(a, b switchboard.Resolution) bool {
 	return a.ExternalRoomID == b.ExternalRoomID && sameRoute(a.Route, b.Route) && a.Partition == b.Partition &&
 		a.SessionKey == b.SessionKey && a.Source == b.Source && a.Fallback == b.Fallback && a.Stale == b.Stale &&
