@@ -61,10 +61,18 @@ var (
 	// ErrInvalidated means the key's record was invalidated (a tombstone);
 	// the error's message has the reason.
 	ErrInvalidated = errors.New("switchboard: invalidated")
+	// ErrStorageUnavailable means a durable store could not make a write
+	// durable (its disk full, read-only or failing): the write was not
+	// applied, unless the error also wraps ErrOutcomeUnknown (the log
+	// failed after the change was applied in memory; it becomes durable
+	// with the next successful compaction). Reads go on; writes resume
+	// when the disk does.
+	ErrStorageUnavailable = errors.New("switchboard: storage unavailable")
 	// ErrClosed means the Manager (or the Store) has been closed.
 	ErrClosed = errors.New("switchboard: closed")
 	// ErrInvalidSnapshot means a MemoryStore snapshot is truncated, corrupt
-	// or of an unknown format; nothing of it was restored.
+	// or of an unknown format (nothing of it was restored), or that a
+	// durable MemoryStore's log is damaged before its end.
 	ErrInvalidSnapshot = errors.New("switchboard: invalid snapshot")
 )
 

@@ -357,7 +357,7 @@ func (m *Manager) resolveStep(ctx context.Context, sk *StoreKey, enc []byte, now
 		res, err = m.store.Resolve(ctx, req)
 	}
 	if err != nil {
-		if ctx.Err() == nil && len(cands) > 0 && errors.Is(err, ErrPartitionUnavailable) {
+		if ctx.Err() == nil && len(cands) > 0 && (errors.Is(err, ErrPartitionUnavailable) || errors.Is(err, ErrStorageUnavailable)) {
 			out := unavailableResolution(sk, cands[0])
 			m.emitResolved(&out, OutcomeFallback, -1)
 			return out, nil

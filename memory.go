@@ -41,6 +41,7 @@ type MemoryStore struct {
 	parts  []memPartition
 	limit  int
 	tokens *biasedlock.Tokens // reader slots for the partitions' locks
+	dur    *durability        // the log, for a store made by OpenMemoryStore; nil otherwise
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -98,6 +99,9 @@ type memPartitionState struct {
 	mu     biasedlock.Lock // its read-mostly and write-hot halves on separate lines
 	closed bool            // read by every lookup, with the read-mostly table fields below
 	rev    uint64          // the last revision handed out
+	idx    int             // the partition's index
+	lsn    uint64          // the last log sequence number (durable stores)
+	ops    []byte          // log operations being built under the write lock (durable stores)
 	memtable.Table[memRecord]
 }
 
@@ -130,8 +134,15 @@ func (s *MemoryStore) Init(cfg StoreConfig) error {
 	for i := range s.parts {
 		s.parts[i].Reset(seed)
 		s.parts[i].mu.Init(slots)
+		s.parts[i].idx = i
 	}
 	s.limit = cfg.MaxEntriesPerPartition
+	if s.dur != nil {
+		if err := s.dur.open(s); err != nil {
+			s.parts = nil
+			return err
+		}
+	}
 	return nil
 }
 
@@ -261,11 +272,36 @@ func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires 
 		return SetResult{}, err
 	}
 	route := r.Clone() // copy outside the lock
+	if s.dur != nil {
+		return s.setDurable(p, key, enc, &route, updated, expires, o, origin)
+	}
 	p.mu.Lock()
-	res := p.set(key, enc, &route, updated, expires, o, origin, s.limit)
+	res := p.set(key, enc, &route, updated, expires, o, origin, s.limit, false)
 	p.mu.Unlock()
 	if res.Outcome == setClosed {
 		return SetResult{}, ErrClosed
+	}
+	return res, nil
+}
+
+// setDurable is set for a durable store: refused while the log cannot be
+// written, logged under the lock, and returned once durable.
+func (s *MemoryStore) setDurable(p *memPartitionState, key *StoreKey, enc []byte, route *Route, updated, expires int64, o *SetOptions, origin uint8) (SetResult, error) {
+	if err := s.dur.usable(); err != nil {
+		return SetResult{}, err
+	}
+	p.mu.Lock()
+	res := p.set(key, enc, route, updated, expires, o, origin, s.limit, true)
+	pd, err := s.dur.append(p)
+	p.mu.Unlock()
+	switch {
+	case res.Outcome == setClosed:
+		return SetResult{}, ErrClosed
+	case err != nil:
+		return SetResult{}, err
+	}
+	if err := s.dur.wait(pd); err != nil {
+		return SetResult{}, err
 	}
 	return res, nil
 }
@@ -274,7 +310,7 @@ func (s *MemoryStore) set(key *StoreKey, enc []byte, r *Route, updated, expires 
 const setClosed SetOutcome = 255
 
 // set is MemoryStore.set under the partition's lock.
-func (p *memPartitionState) set(key *StoreKey, enc []byte, route *Route, updated, expires int64, o *SetOptions, origin uint8, limit int) SetResult {
+func (p *memPartitionState) set(key *StoreKey, enc []byte, route *Route, updated, expires int64, o *SetOptions, origin uint8, limit int, logged bool) SetResult {
 	if p.closed {
 		return SetResult{Outcome: setClosed}
 	}
@@ -299,14 +335,22 @@ func (p *memPartitionState) set(key *StoreKey, enc []byte, route *Route, updated
 	v := p.Value(slot)
 	v.route, v.updated, v.expires, v.rev = *route, updated, expires, p.rev
 	v.tags, v.wlen, v.prio, v.origin, v.confirmed = o.Writer, uint8(len(o.Writer)), int16(o.Priority), origin, false
-	return SetResult{Outcome: SetStored, Revision: p.rev, Evicted: p.evict(limit), Size: p.Len()}
+	if logged {
+		p.logOp(opPut, enc, v)
+	}
+	return SetResult{Outcome: SetStored, Revision: p.rev, Evicted: p.evict(limit, logged), Size: p.Len()}
 }
 
 // evict removes the least recently written records until p holds at most
-// limit, and returns how many it removed.
-func (p *memPartitionState) evict(limit int) (evicted int) {
+// limit (logging each removal when logged), and returns how many it
+// removed.
+func (p *memPartitionState) evict(limit int, logged bool) (evicted int) {
 	for p.Len() > limit { // never the newest, as limit is positive
-		p.Remove(p.Oldest())
+		oldest := p.Oldest()
+		if logged {
+			p.logOp(opDelete, p.Key(oldest), nil)
+		}
+		p.Remove(oldest)
 		evicted++
 	}
 	return evicted
@@ -336,7 +380,7 @@ func refuse(o *SetOptions, cur *memRecord, now int64) (SetResult, bool) {
 
 // store writes rec under key (at pos and slot from find) as the newest
 // record with a new revision, then evicts down to limit.
-func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []byte, rec *memRecord, limit int) (stored *memRecord, evicted int) {
+func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []byte, rec *memRecord, limit int, logged bool) (stored *memRecord, evicted int) {
 	if slot == memtable.NoSlot {
 		slot = p.Insert(pos, key.Hash, enc)
 	} else {
@@ -346,7 +390,10 @@ func (p *memPartitionState) store(pos uint32, slot int32, key *StoreKey, enc []b
 	stored = p.Value(slot)
 	*stored = *rec
 	stored.rev = p.rev
-	return stored, p.evict(limit)
+	if logged {
+		p.logOp(opPut, enc, stored)
+	}
+	return stored, p.evict(limit, logged)
 }
 
 // resolveHit is the read-locked (shared) first look of Resolve, for the
@@ -398,20 +445,37 @@ func (s *MemoryStore) Resolve(ctx context.Context, req ResolveRequest) (ResolveR
 
 // resolveWrite is the write-locked rest of Resolve, after a first look
 // found no fresh, valid record (the Manager's fast path calls it directly).
-func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (ResolveResult, error) {
+func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (res ResolveResult, err error) {
 	p, err := s.part(req.Key.Partition)
 	if err != nil {
 		return ResolveResult{}, err
 	}
 	t := req.Now.UnixNano()
-	var res ResolveResult
 	var roomEnc []byte
 	thread := req.Key.Key.ThreadID != ""
 	if thread {
 		roomEnc = enc[:len(enc)-len(req.Key.Key.ThreadID)-1] // the room's encoding is a prefix
 	}
+	if s.dur != nil {
+		if err := s.dur.usable(); err != nil {
+			return ResolveResult{}, err
+		}
+	}
+	var pd pending
+	var logErr error
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer func() {
+		if s.dur != nil {
+			pd, logErr = s.dur.append(p)
+		}
+		p.mu.Unlock()
+		if err == nil && logErr == nil {
+			logErr = s.dur.waitIf(pd)
+		}
+		if err == nil && logErr != nil {
+			res, err = ResolveResult{}, logErr
+		}
+	}()
 	if p.closed {
 		return ResolveResult{}, ErrClosed
 	}
@@ -463,7 +527,7 @@ func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (ResolveResu
 	}
 	rec.updated, rec.expires = t, req.ExpiresAt.UnixNano()
 	res.Source = src
-	stored, evicted := p.store(pos, slot, &req.Key, enc, &rec, s.limit)
+	stored, evicted := p.store(pos, slot, &req.Key, enc, &rec, s.limit, s.dur != nil)
 	stored.record(&res.Record)
 	res.Evicted, res.Size = evicted, p.Len()
 	return res, nil
@@ -526,40 +590,77 @@ func (s *MemoryStore) feedback(ctx context.Context, req *FeedbackRequest, confir
 	var buf [keyBufSize]byte
 	enc := encoded(req.Key.Key, &buf)
 	t := req.Now.UnixNano()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return FeedbackResult{}, ErrClosed
-	}
 	var res FeedbackResult
-	_, slot := p.find(&req.Key, enc)
-	if slot == memtable.NoSlot || t >= p.Value(slot).expires || (confirm && p.Value(slot).tomb()) {
-		return FeedbackResult{Outcome: FeedbackNotFound, Size: p.Len()}, nil
-	}
-	r := p.Value(slot)
-	switch {
-	case r.target() != req.Target:
-		res.Outcome = FeedbackConflict
-	case !confirm && r.tomb():
-		res.Outcome = FeedbackUnchanged
-	case confirm:
-		ttl := r.expires - r.updated
-		if r.origin != originSetCode {
-			ttl = int64(req.TTL)
+	err = s.durably(p, func() error {
+		if p.closed {
+			return ErrClosed
 		}
-		r.updated, r.expires, r.confirmed = t, t+ttl, true
-		p.rev++
-		r.rev = p.rev
-		p.Touch(slot)
-	default:
-		r.tags = r.writer() + req.Reason
-		r.updated, r.confirmed = t, false
-		p.rev++
-		r.rev = p.rev
+		_, slot := p.find(&req.Key, enc)
+		if slot == memtable.NoSlot || t >= p.Value(slot).expires || (confirm && p.Value(slot).tomb()) {
+			res = FeedbackResult{Outcome: FeedbackNotFound, Size: p.Len()}
+			return nil
+		}
+		r := p.Value(slot)
+		switch {
+		case r.target() != req.Target:
+			res.Outcome = FeedbackConflict
+		case !confirm && r.tomb():
+			res.Outcome = FeedbackUnchanged
+		case confirm:
+			ttl := r.expires - r.updated
+			if r.origin != originSetCode {
+				ttl = int64(req.TTL)
+			}
+			r.updated, r.expires, r.confirmed = t, t+ttl, true
+			p.rev++
+			r.rev = p.rev
+			p.Touch(slot)
+			if s.dur != nil {
+				p.logOp(opPut, enc, r)
+			}
+		default:
+			r.tags = r.writer() + req.Reason
+			r.updated, r.confirmed = t, false
+			p.rev++
+			r.rev = p.rev
+			if s.dur != nil {
+				p.logOp(opUpdate, enc, r)
+			}
+		}
+		r.record(&res.Record)
+		res.Size = p.Len()
+		return nil
+	})
+	if err != nil {
+		return FeedbackResult{}, err
 	}
-	r.record(&res.Record)
-	res.Size = p.Len()
 	return res, nil
+}
+
+// durably runs apply under p's write lock. For a durable store it first
+// refuses the write while the log cannot be written, then appends the
+// operations apply logged before releasing the lock and waits for them
+// after.
+func (s *MemoryStore) durably(p *memPartitionState, apply func() error) error {
+	if s.dur == nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return apply()
+	}
+	if err := s.dur.usable(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	err := apply()
+	pd, lerr := s.dur.append(p)
+	p.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case lerr != nil:
+		return lerr
+	}
+	return s.dur.wait(pd)
 }
 
 // Delete implements Store.
@@ -573,17 +674,27 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 	}
 	var buf [keyBufSize]byte
 	enc := encoded(key.Key, &buf)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return 0, ErrClosed
+	size := 0
+	err = s.durably(p, func() error {
+		if p.closed {
+			return ErrClosed
+		}
+		pos, slot := p.find(&key, enc)
+		if slot == memtable.NoSlot {
+			size = p.Len()
+			return ErrNotFound
+		}
+		if s.dur != nil {
+			p.logOp(opDelete, enc, nil)
+		}
+		p.RemoveAt(pos, slot)
+		size = p.Len()
+		return nil
+	})
+	if err == ErrClosed {
+		return 0, err
 	}
-	pos, slot := p.find(&key, enc)
-	if slot == memtable.NoSlot {
-		return p.Len(), ErrNotFound
-	}
-	p.RemoveAt(pos, slot)
-	return p.Len(), nil
+	return size, err
 }
 
 // sweep visits the slots of partition from slot from on, one chunk per
@@ -593,10 +704,19 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 // reader bias, so lookups go on on their fast path meanwhile; a writing
 // sweep holds the write lock. It returns the slot after the last one
 // visited and whether the end was reached.
-func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, write bool, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
+//
+// With logged (a durable store's DeleteMatching), each removal is logged
+// and each chunk's removals waited for before the next chunk.
+func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, write, logged bool, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
 	p, err := s.part(partition)
 	if err != nil {
 		return 0, false, err
+	}
+	logged = logged && write && s.dur != nil
+	if logged {
+		if err := s.dur.usable(); err != nil {
+			return from, false, err
+		}
 	}
 	for slot := from; ; {
 		if err := ctx.Err(); err != nil {
@@ -620,11 +740,25 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 			var remove bool
 			remove, stop = visit(p, slot)
 			if remove && write {
+				if logged {
+					p.logOp(opDelete, p.Key(slot), nil)
+				}
 				p.Remove(slot)
 			}
 		}
 		total := p.Slots()
+		var pd pending
+		var lerr error
+		if logged {
+			pd, lerr = s.dur.append(p)
+		}
 		unlock()
+		if logged && lerr == nil {
+			lerr = s.dur.wait(pd)
+		}
+		if lerr != nil {
+			return slot, false, lerr
+		}
 		if slot >= total {
 			return slot, true, nil
 		}
@@ -639,7 +773,7 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (PruneStats, error) {
 	t := now.UnixNano()
 	var st PruneStats
-	_, _, err := s.sweep(ctx, partition, 0, true, func(p *memPartitionState, slot int32) (bool, bool) {
+	_, _, err := s.sweep(ctx, partition, 0, true, false, func(p *memPartitionState, slot int32) (bool, bool) {
 		if t >= p.Value(slot).expires {
 			st.Pruned++
 			return true, false
@@ -674,7 +808,7 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 	}
 	t := req.Now.UnixNano()
 	res := ScanResult{Entries: make([]Entry, 0, min(req.Limit, memtable.ChunkSize))}
-	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), false, func(p *memPartitionState, slot int32) (bool, bool) {
+	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), false, false, func(p *memPartitionState, slot int32) (bool, bool) {
 		r := p.Value(slot)
 		if t >= r.expires {
 			return false, false
@@ -698,7 +832,7 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 func (s *MemoryStore) DeleteMatching(ctx context.Context, req DeleteRequest) (DeleteStats, error) {
 	t := req.Now.UnixNano()
 	var st DeleteStats
-	_, _, err := s.sweep(ctx, req.Partition, 0, !req.DryRun, func(p *memPartitionState, slot int32) (bool, bool) {
+	_, _, err := s.sweep(ctx, req.Partition, 0, !req.DryRun, true, func(p *memPartitionState, slot int32) (bool, bool) {
 		r := p.Value(slot)
 		if t >= r.expires {
 			return false, false
@@ -745,6 +879,10 @@ func (s *MemoryStore) Close() error {
 	if s.parts == nil {
 		return nil
 	}
+	var derr error
+	if s.dur != nil && !s.parts[0].closed {
+		derr = s.dur.close(s)
+	}
 	closed := false
 	for i := range s.parts {
 		p := &s.parts[i]
@@ -757,5 +895,5 @@ func (s *MemoryStore) Close() error {
 	if closed {
 		return ErrClosed
 	}
-	return nil
+	return derr
 }

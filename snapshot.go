@@ -3,7 +3,6 @@ package switchboard
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -12,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/switchboard-go/switchboard/internal/memtable"
 )
@@ -33,6 +35,11 @@ const (
 type snapshotMeta struct {
 	Partitions int      `json:"partitions"`
 	Revisions  []uint64 `json:"revisions"` // per partition: the last revision handed out
+	// A durable store's snapshot also says where its log goes on: each
+	// partition's last log sequence number in the snapshot, and the first
+	// log segment to replay.
+	LSNs    []uint64 `json:"lsns,omitempty"`
+	Segment uint64   `json:"segment,omitempty"`
 }
 
 type snapshotRecord struct {
@@ -42,15 +49,19 @@ type snapshotRecord struct {
 	ExpiresAt   int64  `json:"e"` // unix nanoseconds
 	Origin      Origin `json:"o,omitempty"`
 	Writer      string `json:"w,omitempty"`
-	Priority    int    `json:"p,omitempty"`
-	Revision    uint64 `json:"v,omitempty"`
-	Confirmed   bool   `json:"c,omitempty"`
+	Priority    int    `json:"p,omitzero"`
+	Revision    uint64 `json:"v,omitzero"`
+	Confirmed   bool   `json:"c,omitzero"`
 	Invalidated string `json:"i,omitempty"`
 }
 
 // WriteSnapshot writes every record of s to w, partition by partition,
 // each partition copied under its read lock and written after it.
-func (s *MemoryStore) WriteSnapshot(w io.Writer) error {
+func (s *MemoryStore) WriteSnapshot(w io.Writer) error { return s.writeSnapshot(w, 0) }
+
+// writeSnapshot is WriteSnapshot recording, for a durable store, the log
+// segment to replay from.
+func (s *MemoryStore) writeSnapshot(w io.Writer, segment uint64) error {
 	if s.parts == nil {
 		return errors.New("snapshot: the store serves no Manager")
 	}
@@ -61,21 +72,34 @@ func (s *MemoryStore) WriteSnapshot(w io.Writer) error {
 	}
 	parts := make([][]snapshotRecord, len(s.parts))
 	meta := snapshotMeta{Partitions: len(s.parts), Revisions: make([]uint64, len(s.parts))}
+	if s.dur != nil {
+		meta.LSNs, meta.Segment = make([]uint64, len(s.parts)), segment
+	}
 	for i := range s.parts {
 		var err error
-		if parts[i], meta.Revisions[i], err = s.parts[i].snapshot(); err != nil {
+		var lsn uint64
+		if parts[i], meta.Revisions[i], lsn, err = s.parts[i].snapshot(); err != nil {
 			return err
 		}
+		if meta.LSNs != nil {
+			meta.LSNs[i] = lsn
+		}
 	}
-	enc := json.NewEncoder(bw)
-	if err := enc.Encode(meta); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+	enc := jsontext.NewEncoder(bw) // one value per line
+	line := func(v any) error {
+		if err := json.MarshalEncode(enc, v); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		return nil
+	}
+	if err := line(meta); err != nil {
+		return err
 	}
 	count := 0
 	for _, recs := range parts {
-		for _, r := range recs {
-			if err := enc.Encode(r); err != nil {
-				return fmt.Errorf("snapshot: %w", err)
+		for i := range recs {
+			if err := line(&recs[i]); err != nil {
+				return err
 			}
 		}
 		count += len(recs)
@@ -87,11 +111,11 @@ func (s *MemoryStore) WriteSnapshot(w io.Writer) error {
 	return err
 }
 
-func (p *memPartition) snapshot() ([]snapshotRecord, uint64, error) {
+func (p *memPartition) snapshot() ([]snapshotRecord, uint64, uint64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, 0, ErrClosed
+		return nil, 0, 0, ErrClosed
 	}
 	out := make([]snapshotRecord, 0, p.Len())
 	for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
@@ -102,7 +126,7 @@ func (p *memPartition) snapshot() ([]snapshotRecord, uint64, error) {
 			Confirmed: r.confirmed, Invalidated: r.invalidated(),
 		})
 	}
-	return out, p.rev, nil
+	return out, p.rev, p.lsn, nil
 }
 
 // ReadSnapshot restores the records of a snapshot written by WriteSnapshot
@@ -118,51 +142,54 @@ func (p *memPartition) snapshot() ([]snapshotRecord, uint64, error) {
 // before anything is restored: a truncated, damaged or unknown snapshot is
 // an error wrapping ErrInvalidSnapshot and restores nothing.
 func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, err error) {
+	restored, _, err = s.readSnapshot(r, now)
+	return restored, err
+}
+
+// readSnapshot is ReadSnapshot that also returns the snapshot's meta line.
+func (s *MemoryStore) readSnapshot(r io.Reader, now time.Time) (restored int, meta snapshotMeta, err error) {
 	if s.parts == nil {
-		return 0, errors.New("read snapshot: the store serves no Manager yet")
+		return 0, meta, errors.New("read snapshot: the store serves no Manager yet")
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return 0, fmt.Errorf("read snapshot: %w", err)
+		return 0, meta, fmt.Errorf("read snapshot: %w", err)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidSnapshot, fmt.Sprintf(format, args...))
 	}
 	v1 := bytes.HasPrefix(data, []byte(snapshotHeaderV1))
 	if !v1 && !bytes.HasPrefix(data, []byte(snapshotHeader)) {
-		return 0, bad("no %q header", strings.TrimSpace(snapshotHeader))
+		return 0, meta, bad("no %q header", strings.TrimSpace(snapshotHeader))
 	}
 	end := bytes.LastIndex(data, []byte("\n"+snapshotTrailer))
 	if end < 0 || !bytes.HasSuffix(data, []byte("\n")) {
-		return 0, bad("no trailer: the file is truncated")
+		return 0, meta, bad("no trailer: the file is truncated")
 	}
 	body, trailer := data[:end+1], strings.TrimSpace(string(data[end+1:]))
 	var count int
 	var sum uint32
 	if _, err := fmt.Sscanf(trailer, snapshotTrailer+"%d %08x", &count, &sum); err != nil {
-		return 0, bad("bad trailer %q", trailer)
+		return 0, meta, bad("bad trailer %q", trailer)
 	}
 	if got := crc32.ChecksumIEEE(body); got != sum {
-		return 0, bad("checksum %08x, trailer says %08x: the file is damaged", got, sum)
+		return 0, meta, bad("checksum %08x, trailer says %08x: the file is damaged", got, sum)
 	}
 	lines := bytes.Split(bytes.TrimSuffix(body[len(snapshotHeader):], []byte("\n")), []byte("\n"))
 	if len(lines) == 1 && len(lines[0]) == 0 {
 		lines = nil
 	}
 	decode := func(line []byte, v any) error {
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		return dec.Decode(v)
+		return json.Unmarshal(line, v, json.RejectUnknownMembers(true))
 	}
-	var meta snapshotMeta
 	if !v1 {
 		if len(lines) == 0 || decode(lines[0], &meta) != nil || meta.Partitions <= 0 || len(meta.Revisions) != meta.Partitions {
-			return 0, bad("no valid partitions line")
+			return 0, meta, bad("no valid partitions line")
 		}
 		lines = lines[1:]
 	}
 	if len(lines) != count {
-		return 0, bad("%d records, trailer says %d", len(lines), count)
+		return 0, meta, bad("%d records, trailer says %d", len(lines), count)
 	}
 	type placed struct {
 		key StoreKey
@@ -178,14 +205,14 @@ func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, er
 	for i, line := range lines {
 		var rec snapshotRecord
 		if err := decode(line, &rec); err != nil {
-			return 0, bad("record %d: %v", i+1, err)
+			return 0, meta, bad("record %d: %v", i+1, err)
 		}
 		k, err := ParseSessionKey(rec.Key)
 		if err != nil {
-			return 0, bad("record %d: %v", i+1, err)
+			return 0, meta, bad("record %d: %v", i+1, err)
 		}
 		if err := rec.check(v1); err != nil {
-			return 0, bad("record %d: %v", i+1, err)
+			return 0, meta, bad("record %d: %v", i+1, err)
 		}
 		highest = max(highest, rec.Revision)
 		if rec.ExpiresAt <= now.UnixNano() {
@@ -228,7 +255,7 @@ func (s *MemoryStore) ReadSnapshot(r io.Reader, now time.Time) (restored int, er
 		}
 		p.mu.Unlock()
 	}
-	return restored, nil
+	return restored, meta, nil
 }
 
 // check validates the fields of a snapshot record.
@@ -282,7 +309,9 @@ func (p *memPartitionState) restore(key *StoreKey, enc []byte, rec memRecord, li
 // file in the same directory, synced, renamed over path, and the directory
 // synced, so that a crash at any moment leaves either the old snapshot or
 // the new one.
-func (s *MemoryStore) SaveSnapshot(path string) (err error) {
+func (s *MemoryStore) SaveSnapshot(path string) error { return s.saveSnapshot(path, 0) }
+
+func (s *MemoryStore) saveSnapshot(path string, segment uint64) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -294,7 +323,7 @@ func (s *MemoryStore) SaveSnapshot(path string) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err := s.WriteSnapshot(tmp); err != nil {
+	if err := s.writeSnapshot(tmp, segment); err != nil {
 		return fmt.Errorf("save snapshot %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -306,11 +335,30 @@ func (s *MemoryStore) SaveSnapshot(path string) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("save snapshot %s: %w", path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("save snapshot %s: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save snapshot %s: sync the directory: %w", path, err)
 	}
 	return nil
+}
+
+// loadSnapshotMeta restores the snapshot at path and returns its meta
+// line (see ReadSnapshot).
+func (s *MemoryStore) loadSnapshotMeta(path string, now time.Time) (snapshotMeta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return snapshotMeta{}, fmt.Errorf("load snapshot: %w", err)
+	}
+	defer f.Close()
+	_, meta, err := s.readSnapshot(f, now)
+	if err != nil {
+		return snapshotMeta{}, fmt.Errorf("load snapshot %s: %w", path, err)
+	}
+	return meta, nil
 }
 
 // LoadSnapshot restores the snapshot at path (see ReadSnapshot). A missing

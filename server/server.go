@@ -335,6 +335,12 @@ func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, err error, s
 		if detail.OutcomeUnknown {
 			detail.Message += "; the store timed out, so a write may have been applied"
 		}
+	case wire.CodeStorageUnavailable:
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "storage unavailable", slog.String("error", err.Error()), slog.String("request_id", RequestID(r.Context())))
+		detail.Message = "the instance cannot make writes durable (the server log has the details); reads go on"
+		if detail.OutcomeUnknown {
+			detail.Message += "; this write may have been applied"
+		}
 	case wire.CodeUnavailable:
 		detail.Message = "the instance is shutting down or the request was cancelled"
 	}

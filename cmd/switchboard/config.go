@@ -22,9 +22,10 @@ import (
 // Config is the serve command's configuration: the YAML file, then
 // SWITCHBOARD_* environment variables, then flags, over these defaults.
 type Config struct {
-	Listen           string        `yaml:"listen"`            // default 127.0.0.1:7420
-	Backend          string        `yaml:"backend"`           // memory (default) or redis
-	DataDir          string        `yaml:"data_dir"`          // memory snapshots; "" keeps none
+	Listen           string        `yaml:"listen"`   // default 127.0.0.1:7420
+	Backend          string        `yaml:"backend"`  // memory (default) or redis
+	DataDir          string        `yaml:"data_dir"` // memory backend: snapshot and log per instance; "" keeps none
+	Persistence      Persistence   `yaml:"persistence"`
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"` // default 30s
 	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`  // default 10s
 	TLSCertFile      string        `yaml:"tls_cert_file"`
@@ -37,6 +38,15 @@ type Config struct {
 	SessionManager   ManagerConfig `yaml:"session_manager"`
 	// Instances by name; none means one instance "default" without tokens.
 	Instances map[string]InstanceConfig `yaml:"instances"`
+}
+
+// Persistence configures the memory backend's log in data_dir.
+type Persistence struct {
+	// Fsync is when the log is synced: everysec (default: a process crash
+	// loses nothing acknowledged, a machine crash up to about a second),
+	// always (nothing acknowledged is lost; concurrent writes share a
+	// sync), or no (the operating system decides).
+	Fsync string `yaml:"fsync"`
 }
 
 // RedisConfig configures the redis backend.
@@ -106,7 +116,7 @@ type InstanceConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Listen: "127.0.0.1:7420", Backend: "memory", SnapshotInterval: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
-		LogRequests: "errors", LogLevel: "info"}
+		LogRequests: "errors", LogLevel: "info", Persistence: Persistence{Fsync: "everysec"}}
 }
 
 // ParseConfig reads a YAML configuration over the defaults. Unknown keys
@@ -211,6 +221,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	boolean("SWITCHBOARD_H2C", &cfg.H2C)
 	str("SWITCHBOARD_LOG_REQUESTS", &cfg.LogRequests)
 	str("SWITCHBOARD_LOG_LEVEL", &cfg.LogLevel)
+	str("SWITCHBOARD_FSYNC", &cfg.Persistence.Fsync)
 	if v := getenv("SWITCHBOARD_REDIS_ADDRS"); v != "" {
 		cfg.Redis.Addrs = strings.Split(v, ",")
 	}
@@ -275,6 +286,11 @@ func (cfg Config) Validate() ([]instance, error) {
 	}
 	if err := cfg.Redis.validate(); err != nil {
 		return nil, err
+	}
+	switch cfg.Persistence.Fsync {
+	case "everysec", "always", "no":
+	default:
+		return nil, fmt.Errorf("persistence.fsync %q: want everysec, always or no", cfg.Persistence.Fsync)
 	}
 	switch cfg.LogRequests {
 	case "errors", "all", "off":

@@ -7,15 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +78,9 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 	h2c := fs.Bool("h2c", false, "also serve HTTP/2 without TLS (h2c), for proxies that speak it")
 	logRequests := fs.String("log-requests", "", "which requests to log: errors (default), all or off")
 	logLevel := fs.String("log-level", "", "debug, info (default), warn or error")
-	fs.BoolVar(&discard, "discard-corrupt-snapshot", false, "start empty when an instance's snapshot is corrupt, moving it aside, instead of refusing to start")
+	fs.BoolVar(&discard, "discard-corrupt-snapshot", false, "when an instance's snapshot or log is damaged, move it aside and start without it, instead of refusing to start")
+	fs.BoolVar(&discard, "discard-corrupt-log", false, "the same as --discard-corrupt-snapshot")
+	fsync := fs.String("fsync", "", "durability of the data_dir log: everysec (default), always or no")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, nil, false, err
@@ -145,6 +143,8 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 			cfg.TLSKeyFile = *tlsKey
 		case "h2c":
 			cfg.H2C = *h2c
+		case "fsync":
+			cfg.Persistence.Fsync = *fsync
 		case "log-requests":
 			cfg.LogRequests = *logRequests
 		case "log-level":
@@ -158,12 +158,8 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 // running is one instance being served.
 type running struct {
 	instance
-	manager  *switchboard.Manager
-	memory   *switchboard.MemoryStore // nil for redis
-	snapshot string                   // file, "" for none
-
-	snapErr    atomic.Pointer[error] // the last snapshot's failure; nil after a success
-	persistErr prometheus.Counter    // switchboard_persistence_errors_total of the instance
+	manager *switchboard.Manager
+	memory  *switchboard.MemoryStore // a durable one with data_dir; nil for redis
 }
 
 // serving is what serve runs: the instances, their HTTP handler, and what
@@ -211,22 +207,18 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 		}
 	}
 	var handlerInstances []server.Instance
-	persistErrs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_persistence_errors_total",
-		Help: "Snapshots that could not be written (the data directory full, read-only or failing)."}, []string{"instance"})
-	reg.MustRegister(persistErrs)
 	for _, in := range instances {
 		obs := switchboardprom.New(switchboardprom.Options{ConstLabels: prometheus.Labels{"instance": in.name}})
 		reg.MustRegister(obs)
-		r, err := sv.start(cfg, in, obs)
+		r, err := sv.start(cfg, in, obs, discard)
 		if err != nil {
 			return nil, err
 		}
-		r.persistErr = persistErrs.WithLabelValues(in.name)
 		if r.memory != nil && cfg.DataDir != "" {
-			r.snapshot = filepath.Join(cfg.DataDir, in.name+".snapshot")
-			if err := restore(r, discard, logger); err != nil {
-				return nil, err
-			}
+			ms := r.memory
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_persistence_errors_total",
+				Help:        "Log writes and snapshots that failed (the data directory full, read-only or failing).",
+				ConstLabels: prometheus.Labels{"instance": in.name}}, func() float64 { return float64(ms.PersistenceFailures()) }))
 		}
 		handlerInstances = append(handlerInstances, server.Instance{Name: in.name, Manager: r.manager, Tokens: in.tokens})
 	}
@@ -237,19 +229,24 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 	return sv, nil
 }
 
-// persisted is a readiness check: every instance's last snapshot, if any
-// was attempted, was written.
+// persisted is a readiness check: every durable instance can make writes
+// durable, and its last snapshot was written.
 func (sv *serving) persisted(context.Context) error {
 	for _, r := range sv.runs {
-		if err := r.snapErr.Load(); err != nil {
-			return fmt.Errorf("instance %q: the last snapshot could not be written (see the log)", r.name)
+		if r.memory == nil {
+			continue
+		}
+		if err := r.memory.PersistenceError(); err != nil {
+			return fmt.Errorf("instance %q: its data directory cannot be written (see the log)", r.name)
 		}
 	}
 	return nil
 }
 
-// start opens one instance's store and Manager.
-func (sv *serving) start(cfg Config, in instance, obs switchboard.Observer) (*running, error) {
+// start opens one instance's store and Manager: with data_dir, a durable
+// memory store whose files are <data_dir>/<instance>.snapshot and
+// <data_dir>/<instance>.log.<n>.
+func (sv *serving) start(cfg Config, in instance, obs switchboard.Observer, discard bool) (*running, error) {
 	r := &running{instance: in}
 	opts := []switchboard.Option{switchboard.WithObserver(obs), switchboard.WithLogger(sv.logger)}
 	if sv.rdb != nil {
@@ -259,12 +256,24 @@ func (sv *serving) start(cfg Config, in instance, obs switchboard.Observer) (*ru
 			return nil, err
 		}
 		opts = append(opts, switchboard.WithStore(st))
+	} else if cfg.DataDir != "" {
+		ms, err := switchboard.OpenMemoryStore(cfg.DataDir, switchboard.PersistOptions{
+			Fsync: switchboard.Fsync(cfg.Persistence.Fsync), SnapshotInterval: cfg.SnapshotInterval,
+			DiscardCorrupt: discard, Logger: sv.logger.With("instance", in.name), Name: in.name,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("instance %q: %w", in.name, err)
+		}
+		r.memory = ms
+		opts = append(opts, switchboard.WithStore(ms))
 	} else {
-		r.memory = switchboard.NewMemoryStore()
-		opts = append(opts, switchboard.WithStore(r.memory))
+		opts = append(opts, switchboard.WithStore(switchboard.NewMemoryStore()))
 	}
 	var err error
 	if r.manager, err = switchboard.New(in.config, opts...); err != nil {
+		if errors.Is(err, switchboard.ErrInvalidSnapshot) {
+			return nil, fmt.Errorf("instance %q: its snapshot or log in %s is damaged, so nothing was started (%w); to start with the damaged file moved aside, run again with --discard-corrupt-snapshot", in.name, cfg.DataDir, err)
+		}
 		return nil, fmt.Errorf("instance %q: %w", in.name, err)
 	}
 	sv.runs = append(sv.runs, r)
@@ -336,10 +345,6 @@ func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener, tc *tls
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(sv.logger.Handler(), slog.LevelWarn),
 	}
-	var wg sync.WaitGroup
-	snapCtx, stopSnapshots := context.WithCancel(context.Background())
-	defer stopSnapshots()
-	wg.Go(func() { snapshotLoop(snapCtx, sv.runs, cfg.SnapshotInterval, sv.logger) })
 	serveErr := make(chan error, 1)
 	go func() {
 		if tc != nil {
@@ -358,14 +363,14 @@ func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener, tc *tls
 		cancel()
 		<-serveErr
 	}
-	stopSnapshots()
-	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	// Closing the Managers syncs each durable store's log and writes its
+	// final snapshot.
 	for _, r := range sv.runs {
-		if serr := save(r); serr != nil {
-			err = errors.Join(err, serr)
+		if cerr := r.manager.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("instance %q: %w", r.name, cerr))
 		}
 	}
 	sv.logger.Info("stopped")
@@ -396,64 +401,4 @@ func newRedisClient(rc RedisConfig) redis.UniversalClient {
 		return redis.NewClusterClient(co)
 	}
 	return redis.NewUniversalClient(uo)
-}
-
-// restore loads an instance's snapshot. A missing file is a fresh start; a
-// corrupt one stops the start unless discard, which moves it aside.
-func restore(r *running, discard bool, logger *slog.Logger) error {
-	n, err := r.memory.LoadSnapshot(r.snapshot, time.Now())
-	switch {
-	case err == nil:
-		logger.Info("restored snapshot", "instance", r.name, "file", r.snapshot, "records", n)
-		return nil
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case errors.Is(err, switchboard.ErrInvalidSnapshot) && discard:
-		aside := r.snapshot + ".corrupt-" + time.Now().UTC().Format("20060102T150405")
-		if rerr := os.Rename(r.snapshot, aside); rerr != nil {
-			return rerr
-		}
-		logger.Warn("discarded a corrupt snapshot", "instance", r.name, "moved_to", aside, "error", err)
-		return nil
-	case errors.Is(err, switchboard.ErrInvalidSnapshot):
-		return fmt.Errorf("instance %q: snapshot %s is corrupt, so nothing was started (%w); to start with it discarded, run again with --discard-corrupt-snapshot", r.name, r.snapshot, err)
-	default:
-		return fmt.Errorf("instance %q: %w", r.name, err)
-	}
-}
-
-// save writes r's snapshot, recording the outcome for /readyz and the
-// persistence-errors metric.
-func save(r *running) error {
-	if r.memory == nil || r.snapshot == "" {
-		return nil
-	}
-	err := r.memory.SaveSnapshot(r.snapshot)
-	if err != nil {
-		r.snapErr.Store(&err)
-		if r.persistErr != nil {
-			r.persistErr.Inc()
-		}
-		return err
-	}
-	r.snapErr.Store(nil)
-	return nil
-}
-
-func snapshotLoop(ctx context.Context, runs []*running, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, r := range runs {
-			if err := save(r); err != nil {
-				logger.Error("snapshot", "instance", r.name, "error", err)
-			}
-		}
-
-	}
 }

@@ -183,6 +183,7 @@ const (
 	CodeHeaderTooLarge       = "header_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodePartitionUnavailable = "partition_unavailable"
+	CodeStorageUnavailable   = "storage_unavailable"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
@@ -228,6 +229,8 @@ func lookup(code string) (status int, sentinel error, ok bool) {
 		return http.StatusUnsupportedMediaType, nil, true
 	case CodePartitionUnavailable:
 		return http.StatusServiceUnavailable, switchboard.ErrPartitionUnavailable, true
+	case CodeStorageUnavailable:
+		return http.StatusServiceUnavailable, switchboard.ErrStorageUnavailable, true
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed, nil, true
 	case CodeUnavailable:
@@ -267,6 +270,7 @@ func CodeOf(err error) string {
 		{switchboard.ErrSuperseded, CodeSuperseded},
 		{switchboard.ErrInvalidated, CodeInvalidated},
 		{switchboard.ErrPartitionUnavailable, CodePartitionUnavailable},
+		{switchboard.ErrStorageUnavailable, CodeStorageUnavailable},
 		{switchboard.ErrClosed, CodeUnavailable},
 	} {
 		if errors.Is(err, c.sentinel) {

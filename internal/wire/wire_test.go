@@ -22,6 +22,7 @@ func TestCodes(t *testing.T) {
 		{CodeInvalidRoute, 400, switchboard.ErrInvalidRoute},
 		{CodeInvalidTTL, 400, switchboard.ErrInvalidTTL},
 		{CodePartitionUnavailable, 503, switchboard.ErrPartitionUnavailable},
+		{CodeStorageUnavailable, 503, switchboard.ErrStorageUnavailable},
 		{CodeUnavailable, 503, switchboard.ErrClosed},
 		{CodeInvalidJSON, 400, nil},
 		{CodeUnauthorized, 401, nil},
