@@ -15,10 +15,16 @@
 //	m, err := switchboard.New(cfg, switchboard.WithStore(st))
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
-// every operation on a key is one round trip running one Lua script, so
+// every change is one round trip running one Lua script, so
 // set-with-conditions-precedence-and-eviction, get-with-expiry-delete, the
 // whole resolve step (tombstones included), Confirm, Invalidate and
-// Explain's look are atomic; prune is one script per partition; List and
+// Explain's look are atomic. Reads that hit skip the script: Get and
+// Resolve first read the key's record with a plain HMGET (Resolve
+// pipelines a ZCARD with it for the partition size), one round trip that
+// changes nothing; only when that record is not fresh and valid does the
+// script run (a Resolve miss or fallback is two round trips). A script
+// costs Redis several times the commands it runs (measured on Redis 7.0:
+// ~23 µs per resolve script call against ~4 µs for the HMGET alone); prune is one script per partition; List and
 // DeleteMatching walk a partition in write order, 256 (512) records per
 // script, never with KEYS. "now" is the Manager's clock, passed to the
 // scripts.

@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
+
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-go/switchboard"
@@ -338,9 +339,23 @@ func notSent(err error) bool {
 }
 
 // stamp formats unix nanoseconds as the scripts compare them.
-func stamp(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
+func stamp(t time.Time) string { return pad20(t.UnixNano()) }
 
-func nanos(d time.Duration) string { return fmt.Sprintf("%020d", int64(d)) }
+func nanos(d time.Duration) string { return pad20(int64(d)) }
+
+// pad20 is fmt.Sprintf("%020d", n) for n >= 0, with one allocation.
+func pad20(n int64) string {
+	if n < 0 {
+		return fmt.Sprintf("%020d", n)
+	}
+	var b, digits [20]byte
+	for i := range b {
+		b[i] = '0'
+	}
+	d := strconv.AppendInt(digits[:0], n, 10) // at most 19 digits
+	copy(b[20-len(d):], d)
+	return string(b[:])
+}
 
 func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -407,9 +422,85 @@ func integer(v any) int {
 	return 0
 }
 
+// hitArgs is the HMGET of the fields a read hit needs, in record's order,
+// with the record key at index 1: boxed once, so a call copies it instead
+// of boxing nine strings.
+var hitArgs = []any{"hmget", nil, "u", "e", "r", "o", "w", "p", "v", "c", "i"}
+
+const hitFields = 9
+
+// hit is the first look of Get and Resolve, without a script: the
+// record's fields by a plain HMGET — pipelined with ZCARD for Resolve's
+// size, so one round trip either way. A script costs Redis several times
+// what the commands it runs cost (the Lua call, its redis.call
+// conversions), and a hit changes nothing, so it needs no atomicity. ok
+// is false unless the record is fresh at now — and valid, when valid is
+// asked for — with every field written: then the caller runs the script,
+// which decides, and cleans up, atomically (a miss costs two round
+// trips).
+func (s *Store) hit(ctx context.Context, p int, member, now string, valid, withSize bool) (rec switchboard.Record, size int, ok bool, err error) {
+	done, err := s.begin(ctx)
+	if err != nil {
+		return rec, 0, false, err
+	}
+	pt, err := s.part(p)
+	if err != nil {
+		done()
+		return rec, 0, false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	defer cancel()
+	args := make([]any, len(hitArgs))
+	copy(args, hitArgs)
+	args[1] = pt.prefix + member
+	var reply any
+	err = s.bounded(ctx, done, func(ctx context.Context) error {
+		if !withSize {
+			var err error
+			reply, err = s.client.Do(ctx, args...).Result()
+			return err
+		}
+		pipe := s.client.Pipeline()
+		h := pipe.Do(ctx, args...)
+		z := pipe.ZCard(ctx, pt.keys[0])
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		reply, size = h.Val(), int(z.Val())
+		return nil
+	})
+	if err != nil {
+		s.followTopology(err)
+		return rec, 0, false, s.unavailable(p, err)
+	}
+	vals, _ := reply.([]any)
+	if len(vals) != hitFields {
+		return rec, 0, false, nil
+	}
+	for _, v := range vals[:8] { // all but i, which is "" for a valid record
+		if v == nil {
+			return rec, 0, false, nil // absent, expired by Redis, or written before the field existed
+		}
+	}
+	if e, _ := vals[1].(string); len(e) != len(now) || e <= now {
+		return rec, 0, false, nil // expired: the script drops it
+	}
+	if i, _ := vals[8].(string); valid && i != "" {
+		return rec, 0, false, nil // a tombstone: the script resolves past it
+	}
+	if rec, err = record(vals); err != nil {
+		return rec, 0, false, err
+	}
+	return rec, size, true, nil
+}
+
 // Get implements switchboard.Store.
 func (s *Store) Get(ctx context.Context, key switchboard.StoreKey, now time.Time) (switchboard.Record, error) {
-	vals, err := s.run(ctx, key.Partition, getScript, key.Key.String(), stamp(now))
+	member, at := key.Key.String(), stamp(now)
+	if rec, _, ok, err := s.hit(ctx, key.Partition, member, at, false, false); ok || err != nil {
+		return rec, err
+	}
+	vals, err := s.run(ctx, key.Partition, getScript, member, at)
 	if err != nil {
 		return switchboard.Record{}, err
 	}
@@ -455,12 +546,18 @@ func (s *Store) Set(ctx context.Context, req switchboard.SetRequest) (switchboar
 
 // Resolve implements switchboard.Store.
 func (s *Store) Resolve(ctx context.Context, req switchboard.ResolveRequest) (switchboard.ResolveResult, error) {
+	member, now := req.Key.Key.String(), stamp(req.Now)
+	if rec, size, ok, err := s.hit(ctx, req.Key.Partition, member, now, true, true); err != nil {
+		return switchboard.ResolveResult{}, err
+	} else if ok {
+		return switchboard.ResolveResult{Source: switchboard.SourceStateHit, Record: rec, Size: size}, nil
+	}
 	room := ""
 	if req.Key.Key.ThreadID != "" {
 		room = req.Room.Key.String()
 	}
 	args := make([]any, 0, 8+3*len(req.Fallbacks))
-	args = append(args, req.Key.Key.String(), room, stamp(req.Now), stamp(req.ExpiresAt), nanos(req.ExpiresAt.Sub(req.Now)),
+	args = append(args, member, room, now, stamp(req.ExpiresAt), nanos(req.ExpiresAt.Sub(req.Now)),
 		s.redisTTL(req.Now, req.ExpiresAt), s.limit, len(req.Fallbacks))
 	for _, f := range req.Fallbacks {
 		raw, err := json.Marshal(f)
