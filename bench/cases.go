@@ -45,6 +45,8 @@ const FreshKeys = 10 * benchdata.LiveKeys
 type target struct {
 	load   func(i int)      // store live key i (its stored copy)
 	get    func(i int) bool // look up live key i
+	getAt  func(j int) bool // look up the j-th warm lookup (keys.warm)
+	setAt  func(j int)      // overwrite through the j-th warm lookup
 	set    func(i int)      // overwrite live key i
 	setNew func(i int)      // store fresh key i (evicting at capacity)
 	close  func()
@@ -52,11 +54,24 @@ type target struct {
 
 // keys of one run: what is stored, lookup copies with their own string
 // memory (as keys decoded from a request are), and fresh keys.
+//
+// warm holds lookup copies too, but laid out in visiting order: warm[j]
+// is a copy of the key the j-th step of the fixed random order visits,
+// its strings allocated right after warm[j-1]'s. Reading warm[j] at step
+// j finds the caller's key in cache, as in a server, where the key was
+// just decoded from the request; only the stored records are visited in
+// no particular order. lookups, visited through the random order, are
+// cold: every target pays the same cache misses for the caller's key
+// itself, which favours targets that touch little else.
 type keys struct {
-	stored, lookups, fresh []switchboard.SessionKey
+	stored, lookups, fresh, warm []switchboard.SessionKey
 	// The same as strings, for caches that cannot key by a struct.
-	storedStr, lookupStr, freshStr []string
+	storedStr, lookupStr, freshStr, warmStr []string
 }
+
+// visitOrder is the fixed random order of live key indexes every workload
+// walks.
+func visitOrder() []int { return rand.New(rand.NewPCG(1, 2)).Perm(benchdata.LiveKeys) }
 
 // sharedKeys builds the keys once per process: every benchmark run reads
 // them and none changes them.
@@ -67,6 +82,13 @@ var sharedKeys = sync.OnceValue(func() keys {
 	}
 	for i := range k.fresh {
 		k.fresh[i] = benchdata.Key(benchdata.LiveKeys + i)
+	}
+	order := visitOrder()
+	k.warm = make([]switchboard.SessionKey, len(order))
+	k.warmStr = make([]string, len(order))
+	for j, i := range order {
+		k.warm[j] = benchdata.Clone(benchdata.Key(i))
+		k.warmStr[j] = k.warm[j].String()
 	}
 	k.storedStr, k.lookupStr, k.freshStr = strs(k.stored), strs(k.lookups), strs(k.fresh)
 	return k
@@ -95,6 +117,10 @@ var makers = []struct {
 			res, err := m.Resolve(ctx, k.lookups[i])
 			return err == nil && res.Source == switchboard.SourceStateHit
 		}
+		t.getAt = func(j int) bool {
+			res, err := m.Resolve(ctx, k.warm[j])
+			return err == nil && res.Source == switchboard.SourceStateHit
+		}
 		return t.target
 	}},
 	{"otter", func(k keys) target {
@@ -104,7 +130,9 @@ var makers = []struct {
 		return target{
 			load:   func(i int) { c.Set(k.stored[i], r) },
 			get:    func(i int) bool { _, ok := c.GetIfPresent(k.lookups[i]); return ok },
+			getAt:  func(j int) bool { _, ok := c.GetIfPresent(k.warm[j]); return ok },
 			set:    func(i int) { c.Set(k.lookups[i], r) },
+			setAt:  func(j int) { c.Set(k.warm[j], r) },
 			setNew: func(i int) { c.Set(k.fresh[i], r) },
 			close:  func() {},
 		}
@@ -126,7 +154,9 @@ var makers = []struct {
 				}
 			},
 			get:    func(i int) bool { _, ok := c.Get(k.lookupStr[i]); return ok },
+			getAt:  func(j int) bool { _, ok := c.Get(k.warmStr[j]); return ok },
 			set:    func(i int) { c.SetWithTTL(k.lookupStr[i], r, 1, TTL) },
+			setAt:  func(j int) { c.SetWithTTL(k.warmStr[j], r, 1, TTL) },
 			setNew: func(i int) { c.SetWithTTL(k.freshStr[i], r, 1, TTL) },
 			close:  c.Close,
 		}
@@ -137,7 +167,9 @@ var makers = []struct {
 		return target{
 			load:   func(i int) { c.Add(k.stored[i], r) },
 			get:    func(i int) bool { _, ok := c.Get(k.lookups[i]); return ok },
+			getAt:  func(j int) bool { _, ok := c.Get(k.warm[j]); return ok },
 			set:    func(i int) { c.Add(k.lookups[i], r) },
+			setAt:  func(j int) { c.Add(k.warm[j], r) },
 			setNew: func(i int) { c.Add(k.fresh[i], r) },
 			close:  func() {},
 		}
@@ -150,7 +182,9 @@ var makers = []struct {
 		return target{
 			load:   func(i int) { c.Set(k.stored[i], r, ttlcache.DefaultTTL) },
 			get:    func(i int) bool { return c.Get(k.lookups[i]) != nil },
+			getAt:  func(j int) bool { return c.Get(k.warm[j]) != nil },
 			set:    func(i int) { c.Set(k.lookups[i], r, ttlcache.DefaultTTL) },
+			setAt:  func(j int) { c.Set(k.warm[j], r, ttlcache.DefaultTTL) },
 			setNew: func(i int) { c.Set(k.fresh[i], r, ttlcache.DefaultTTL) },
 			close:  c.Stop,
 		}
@@ -176,33 +210,40 @@ func newSwitchboard(k keys) switchboardTarget {
 	return switchboardTarget{manager: m, target: target{
 		load:   func(i int) { _ = m.Set(ctx, k.stored[i], r) },
 		get:    func(i int) bool { _, err := m.Get(ctx, k.lookups[i]); return err == nil },
+		getAt:  func(j int) bool { _, err := m.Get(ctx, k.warm[j]); return err == nil },
 		set:    func(i int) { _ = m.Set(ctx, k.lookups[i], r) },
+		setAt:  func(j int) { _ = m.Set(ctx, k.warm[j], r) },
 		setNew: func(i int) { _ = m.Set(ctx, k.fresh[i], r) },
 		close:  func() { _ = m.Close() },
 	}}
 }
 
-// Cases returns every comparison: get hit, overwrite set, a 90/10 get/set
-// mix and new keys with eviction, each serial and under RunParallel, with
-// keys in a fixed random order (as messages from many conversations
-// arrive); plus reads of a plain unlocked map as the floor.
+// Cases returns every comparison: get hit and overwrite set (each with cold
+// and with warm caller keys, see keys), a 90/10 get/set mix and new keys
+// with eviction, each serial and under RunParallel, with keys in a fixed
+// random order (as messages from many conversations arrive); plus reads of
+// a plain unlocked map as the floor.
 func Cases() []Case {
 	var out []Case
 	// Each op reports whether it was a read that missed.
+	// i is the live key the step visits, j the step (mod the key count):
+	// the warm workloads read the caller's key from keys.warm[j].
 	workloads := []struct {
 		name string
-		op   func(t target, i int, rng uint64) (miss bool)
+		op   func(t target, i, j int, rng uint64) (miss bool)
 	}{
-		{"get_hit", func(t target, i int, _ uint64) bool { return !t.get(i) }},
-		{"set_overwrite", func(t target, i int, _ uint64) bool { t.set(i); return false }},
-		{"mix_90get_10set", func(t target, i int, rng uint64) bool {
+		{"get_hit", func(t target, i, _ int, _ uint64) bool { return !t.get(i) }},
+		{"get_hit_warm", func(t target, _, j int, _ uint64) bool { return !t.getAt(j) }},
+		{"set_overwrite", func(t target, i, _ int, _ uint64) bool { t.set(i); return false }},
+		{"set_overwrite_warm", func(t target, _, j int, _ uint64) bool { t.setAt(j); return false }},
+		{"mix_90get_10set", func(t target, i, _ int, rng uint64) bool {
 			if rng%10 == 0 {
 				t.set(i)
 				return false
 			}
 			return !t.get(i)
 		}},
-		{"set_new_evicting", func(t target, i int, _ uint64) bool { t.setNew(i); return false }},
+		{"set_new_evicting", func(t target, i, _ int, _ uint64) bool { t.setNew(i); return false }},
 	}
 	for _, wl := range workloads {
 		for _, mode := range []string{"serial", "parallel"} {
@@ -215,19 +256,25 @@ func Cases() []Case {
 						t.load(i)
 					}
 					time.Sleep(10 * time.Millisecond) // let buffered caches (ristretto) apply their writes
-					run(b, mode == "parallel", wl.name == "set_new_evicting", func(i int, rng uint64) bool { return wl.op(t, i, rng) })
+					run(b, mode == "parallel", wl.name == "set_new_evicting", func(i, j int, rng uint64) bool { return wl.op(t, i, j, rng) })
 				}})
 			}
 		}
 	}
 	for _, mode := range []string{"serial", "parallel"} {
-		out = append(out, Case{"get_hit/" + mode, "map (unlocked floor)", func(b *testing.B) {
+		floor := func(b *testing.B) map[switchboard.SessionKey]switchboard.Route {
 			m := map[switchboard.SessionKey]switchboard.Route{}
 			for i := range benchdata.LiveKeys {
 				m[benchdata.Key(i)] = benchdata.Route(i)
 			}
-			lookups := benchdata.Lookups(benchdata.LiveKeys)
-			run(b, mode == "parallel", false, func(i int, _ uint64) bool { _, ok := m[lookups[i]]; return !ok })
+			return m
+		}
+		out = append(out, Case{"get_hit/" + mode, "map (unlocked floor)", func(b *testing.B) {
+			m, k := floor(b), sharedKeys()
+			run(b, mode == "parallel", false, func(i, _ int, _ uint64) bool { _, ok := m[k.lookups[i]]; return !ok })
+		}}, Case{"get_hit_warm/" + mode, "map (unlocked floor)", func(b *testing.B) {
+			m, k := floor(b), sharedKeys()
+			run(b, mode == "parallel", false, func(_, j int, _ uint64) bool { _, ok := m[k.warm[j]]; return !ok })
 		}})
 	}
 	return out
@@ -238,18 +285,19 @@ func Cases() []Case {
 // the FreshKeys pool instead of the live keys. It reports the share of
 // reads that missed as "miss%": a cache that drops or has not yet applied
 // writes looks faster than it is.
-func run(b *testing.B, parallel, fresh bool, op func(i int, rng uint64) (miss bool)) {
+func run(b *testing.B, parallel, fresh bool, op func(i, j int, rng uint64) (miss bool)) {
 	n := benchdata.LiveKeys
+	order := visitOrder()
 	if fresh {
 		n = FreshKeys
+		order = rand.New(rand.NewPCG(1, 2)).Perm(n)
 	}
-	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
 	var misses atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	if !parallel {
 		for j := range b.N {
-			if op(order[j%n], uint64(j)*0x9e3779b97f4a7c15>>32) {
+			if op(order[j%n], j%n, uint64(j)*0x9e3779b97f4a7c15>>32) {
 				misses.Add(1)
 			}
 		}
@@ -259,7 +307,7 @@ func run(b *testing.B, parallel, fresh bool, op func(i int, rng uint64) (miss bo
 			j := int(next.Add(1)) * 7919
 			local := int64(0)
 			for pb.Next() {
-				if op(order[j%n], uint64(j)*0x9e3779b97f4a7c15>>32) {
+				if op(order[j%n], j%n, uint64(j)*0x9e3779b97f4a7c15>>32) {
 					local++
 				}
 				j++
