@@ -292,7 +292,7 @@ func TestMemoryPerRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stores 1M records; skipped with -short")
 	}
-	const limit = 250
+	const limit = 200
 	got := memoryPerRecord(t, 1_000_000)
 	t.Logf("%.1f bytes per record beyond its strings", got)
 	if got > limit {

@@ -538,11 +538,12 @@ func (p *memPartitionState) logOp(op byte, key []byte, r *memRecord) {
 		b = append(b, r.origin, boolByte(r.confirmed))
 		b = appendString(b, r.writer())
 		b = appendString(b, r.invalidated())
-		for _, f := range [...]string{r.route.ExternalRoomID, r.route.ChannelType, r.route.BridgeID, r.route.RoomID, r.route.ThreadID} {
+		route := r.route()
+		for _, f := range [...]string{route.ExternalRoomID, route.ChannelType, route.BridgeID, route.RoomID, route.ThreadID} {
 			b = appendString(b, f)
 		}
-		b = binary.AppendUvarint(b, uint64(len(r.route.Meta)))
-		for k, v := range r.route.Meta {
+		b = binary.AppendUvarint(b, uint64(len(r.meta)))
+		for k, v := range r.meta {
 			b = appendString(appendString(b, k), v)
 		}
 	}
@@ -616,31 +617,32 @@ func (s *MemoryStore) replay(payload []byte, lsns []uint64, maxRev []uint64, max
 		lsn := r.uvarint()
 		key := r.bytes()
 		var rec memRecord
+		var route Route
+		var writer, reason string
 		if op == opPut || op == opUpdate {
 			rec.updated, rec.expires, rec.rev = r.varint(), r.varint(), r.uvarint()
 			prio := r.varint()
 			rec.origin, rec.confirmed = r.byte1(), r.byte1() == 1
-			writer, reason := string(r.bytes()), string(r.bytes())
+			writer, reason = string(r.bytes()), string(r.bytes())
 			if r.err == nil {
 				if err := checkLogged(prio, rec.rev, writer, reason); err != nil {
 					return applied, err
 				}
 			}
 			rec.prio = int16(prio)
-			rec.tags, rec.wlen = writer+reason, uint8(len(writer))
 			var f [5]string
 			for i := range f {
 				f[i] = string(r.bytes())
 			}
-			rec.route = Route{ExternalRoomID: f[0], ChannelType: f[1], BridgeID: f[2], RoomID: f[3], ThreadID: f[4]}
+			route = Route{ExternalRoomID: f[0], ChannelType: f[1], BridgeID: f[2], RoomID: f[3], ThreadID: f[4]}
 			if n := r.uvarint(); n > 0 && r.err == nil {
 				if n > MaxMetaEntries {
 					return applied, fmt.Errorf("%d meta entries", n)
 				}
-				rec.route.Meta = make(map[string]string, n)
+				route.Meta = make(map[string]string, n)
 				for range n {
 					k := string(r.bytes())
-					rec.route.Meta[k] = string(r.bytes())
+					route.Meta[k] = string(r.bytes())
 				}
 			}
 		} else if op != opDelete {
@@ -657,9 +659,10 @@ func (s *MemoryStore) replay(payload []byte, lsns []uint64, maxRev []uint64, max
 			return applied, fmt.Errorf("a malformed key %q", key)
 		}
 		if op != opDelete {
-			if err := rec.route.Validate(); err != nil {
+			if err := route.Validate(); err != nil {
 				return applied, err
 			}
+			rec.setStrings(&route, writer, reason)
 		}
 		maxLSN[part] = max(maxLSN[part], lsn)
 		if part < len(lsns) && lsn <= lsns[part] {

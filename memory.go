@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -49,14 +50,19 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore, ready for New.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
-// memRecord is a record as a memory partition keeps it. With the table's
-// key bytes it fills a 192-byte slot (three cache lines).
+// memRecord is a record as a memory partition keeps it: 64 bytes, so that
+// with the table's key bytes a slot is 128 bytes — one aligned pair of
+// cache lines, which is all a hit reads besides its index bucket. The
+// route's strings, the writer and the invalidation reason are kept end to
+// end in one string (see setStrings): handing them out takes substrings of
+// it and copies nothing.
 type memRecord struct {
-	route     Route  // the store's own copy
-	updated   int64  // unix nanoseconds
-	expires   int64  // unix nanoseconds
-	rev       uint64 // revision
-	tags      string // the writer, then the invalidation reason
+	strs      string            // ExternalRoomID, ChannelType, BridgeID, RoomID, ThreadID, writer, reason
+	meta      map[string]string // the route's Meta; stored maps are never changed in place
+	updated   int64             // unix nanoseconds
+	expires   int64             // unix nanoseconds
+	rev       uint64            // revision
+	lens      [5]uint16         // lengths in strs of the route's five strings (each at most MaxFieldLen)
 	prio      int16
 	wlen      uint8 // len(writer)
 	origin    uint8 // an originCode
@@ -81,28 +87,101 @@ func originCode(o Origin) uint8 {
 	return originSetCode
 }
 
-func (r *memRecord) writer() string      { return r.tags[:r.wlen] }
-func (r *memRecord) invalidated() string { return r.tags[r.wlen:] }
-func (r *memRecord) tomb() bool          { return len(r.tags) > int(r.wlen) }
-func (r *memRecord) target() Target      { return r.route.Target() }
+// routeLen is the length of the route's strings at the start of r.strs.
+func (r *memRecord) routeLen() int {
+	return int(r.lens[0]) + int(r.lens[1]) + int(r.lens[2]) + int(r.lens[3]) + int(r.lens[4])
+}
+
+// route returns r's route, sharing its strings and Meta.
+func (r *memRecord) route() Route {
+	s := r.strs
+	a := int(r.lens[0])
+	b := a + int(r.lens[1])
+	c := b + int(r.lens[2])
+	d := c + int(r.lens[3])
+	e := d + int(r.lens[4])
+	return Route{ExternalRoomID: s[:a], ChannelType: s[a:b], BridgeID: s[b:c], RoomID: s[c:d], ThreadID: s[d:e], Meta: r.meta}
+}
+
+func (r *memRecord) writer() string      { e := r.routeLen(); return r.strs[e : e+int(r.wlen)] }
+func (r *memRecord) invalidated() string { return r.strs[r.routeLen()+int(r.wlen):] }
+func (r *memRecord) tomb() bool          { return len(r.strs) > r.routeLen()+int(r.wlen) }
+func (r *memRecord) target() Target {
+	a, d := int(r.lens[0]), int(r.lens[0])+int(r.lens[1])+int(r.lens[2])+int(r.lens[3])
+	return Target{ExternalRoomID: r.strs[:a], ThreadID: r.strs[d : d+int(r.lens[4])]}
+}
+
+// setStrings sets r's route (its Meta as it is), writer and invalidation
+// reason, which must be valid (each string at most MaxFieldLen, the writer
+// at most MaxWriterLen bytes). When r already holds exactly these strings —
+// an overwrite with the same route, the common write — it keeps its string
+// and allocates nothing; so it does when at most one of them is non-empty
+// (that string is kept as it is). Otherwise it allocates one string for
+// all of them.
+func (r *memRecord) setStrings(route *Route, writer, reason string) {
+	parts := [7]string{route.ExternalRoomID, route.ChannelType, route.BridgeID, route.RoomID, route.ThreadID, writer, reason}
+	lens := [5]uint16{uint16(len(parts[0])), uint16(len(parts[1])), uint16(len(parts[2])), uint16(len(parts[3])), uint16(len(parts[4]))}
+	r.meta = route.Meta
+	if lens == r.lens && int(r.wlen) == len(writer) && r.holds(&parts) {
+		return
+	}
+	r.lens, r.wlen = lens, uint8(len(writer))
+	n, only := 0, ""
+	for _, p := range parts {
+		if p != "" {
+			if n == 0 {
+				only = p
+			} else {
+				only = ""
+			}
+			n += len(p)
+		}
+	}
+	if only != "" || n == 0 {
+		r.strs = only
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range parts {
+		b.WriteString(p)
+	}
+	r.strs = b.String()
+}
+
+// holds reports whether r.strs is parts end to end.
+func (r *memRecord) holds(parts *[7]string) bool {
+	s := r.strs
+	for _, p := range parts {
+		if len(s) < len(p) || s[:len(p)] != p {
+			return false
+		}
+		s = s[len(p):]
+	}
+	return s == ""
+}
 
 // record copies r into *rec, with a Route the caller owns.
 func (r *memRecord) record(rec *Record) {
 	*rec = Record{
-		Route: r.route.Clone(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
+		Route: r.route().Clone(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
 		Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
 		Confirmed: r.confirmed, Invalidated: r.invalidated(),
 	}
 }
 
+// memPartitionState is one partition: its lock, then what writes change
+// (with the table's own write-hot fields), then what lookups read (the
+// table's read-mostly fields, then closed), so that no write changes a
+// cache line a lookup reads (see memtable.Table).
 type memPartitionState struct {
-	mu     biasedlock.Lock // its read-mostly and write-hot halves on separate lines
-	closed bool            // read by every lookup, with the read-mostly table fields below
-	rev    uint64          // the last revision handed out
-	idx    int             // the partition's index
-	lsn    uint64          // the last log sequence number (durable stores)
-	ops    []byte          // log operations being built under the write lock (durable stores)
+	mu  biasedlock.Lock // its read-mostly and write-hot halves on separate lines
+	rev uint64          // the last revision handed out
+	lsn uint64          // the last log sequence number (durable stores)
+	ops []byte          // log operations being built under the write lock (durable stores)
+	idx int             // the partition's index
 	memtable.Table[memRecord]
+	closed bool // read by every lookup, with the table's read-mostly fields before it
 }
 
 // memPartition pads a partition to a multiple of 128 bytes (two cache
@@ -333,8 +412,9 @@ func (p *memPartitionState) set(key *StoreKey, enc []byte, route *Route, updated
 	}
 	p.rev++
 	v := p.Value(slot)
-	v.route, v.updated, v.expires, v.rev = *route, updated, expires, p.rev
-	v.tags, v.wlen, v.prio, v.origin, v.confirmed = o.Writer, uint8(len(o.Writer)), int16(o.Priority), origin, false
+	v.setStrings(route, o.Writer, "")
+	v.updated, v.expires, v.rev = updated, expires, p.rev
+	v.prio, v.origin, v.confirmed = int16(o.Priority), origin, false
 	if logged {
 		p.logOp(opPut, enc, v)
 	}
@@ -411,7 +491,7 @@ func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, out *Reso
 	}
 	if _, slot := p.find(key, enc); slot != memtable.NoSlot {
 		if r := p.Value(slot); now < r.expires && !r.tomb() {
-			out.Route = r.route.Clone()
+			out.Route = r.route().Clone()
 			out.Origin, out.Writer, out.Revision, out.Confirmed = originNames[r.origin], r.writer(), r.rev, r.confirmed
 			return true, p.Len(), nil
 		}
@@ -518,9 +598,12 @@ func (s *MemoryStore) resolveWrite(req *ResolveRequest, enc []byte) (res Resolve
 	switch src {
 	case SourcePartitionFallback:
 		// Stored maps are never changed in place, so the two records may share Meta.
-		rec = memRecord{route: roomRec.route, origin: originRoomCode}
+		// The room's route strings are a prefix of its string: shared, not copied.
+		rec = memRecord{strs: roomRec.strs[:roomRec.routeLen()], lens: roomRec.lens, meta: roomRec.meta, origin: originRoomCode}
 	case SourceProvidedFallback:
-		rec = memRecord{route: req.Fallbacks[fb].Clone(), origin: originProvidedCode}
+		route := req.Fallbacks[fb].Clone()
+		rec = memRecord{origin: originProvidedCode}
+		rec.setStrings(&route, "", "")
 	default:
 		res.Size = p.Len()
 		return res, nil
@@ -619,7 +702,8 @@ func (s *MemoryStore) feedback(ctx context.Context, req *FeedbackRequest, confir
 				p.logOp(opPut, enc, r)
 			}
 		default:
-			r.tags = r.writer() + req.Reason
+			route := r.route()
+			r.setStrings(&route, r.writer(), req.Reason)
 			r.updated, r.confirmed = t, false
 			p.rev++
 			r.rev = p.rev

@@ -121,7 +121,7 @@ func (p *memPartition) snapshot() ([]snapshotRecord, uint64, uint64, error) {
 	for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
 		r := p.Value(slot)
 		out = append(out, snapshotRecord{
-			Key: decodeKey(p.Key(slot)).String(), Route: r.route.Clone(), UpdatedAt: r.updated, ExpiresAt: r.expires,
+			Key: decodeKey(p.Key(slot)).String(), Route: r.route().Clone(), UpdatedAt: r.updated, ExpiresAt: r.expires,
 			Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
 			Confirmed: r.confirmed, Invalidated: r.invalidated(),
 		})
@@ -222,10 +222,11 @@ func (s *MemoryStore) readSnapshot(r io.Reader, now time.Time) (restored int, me
 		room, full, enc := keyHashes(k, &seed, &buf)
 		todo = append(todo, placed{
 			key: StoreKey{Key: k, Partition: jumpHash(room, len(s.parts)), Hash: full}, enc: bytes.Clone(enc),
-			rec: memRecord{route: rec.Route.Clone(), updated: rec.UpdatedAt, expires: rec.ExpiresAt, rev: rec.Revision,
-				tags: rec.Writer + rec.Invalidated, wlen: uint8(len(rec.Writer)), prio: int16(rec.Priority),
-				origin: originCode(rec.Origin), confirmed: rec.Confirmed},
+			rec: memRecord{updated: rec.UpdatedAt, expires: rec.ExpiresAt, rev: rec.Revision,
+				prio: int16(rec.Priority), origin: originCode(rec.Origin), confirmed: rec.Confirmed},
 		})
+		route := rec.Route.Clone()
+		todo[len(todo)-1].rec.setStrings(&route, rec.Writer, rec.Invalidated)
 	}
 	// Same partitions: revisions and counters carry over. Otherwise (or
 	// for version 1) every record is renumbered in its new partition, above

@@ -83,7 +83,7 @@ var sharedKeys = sync.OnceValue(func() keys {
 	for i := range k.fresh {
 		k.fresh[i] = benchdata.Key(benchdata.LiveKeys + i)
 	}
-	order := visitOrder()
+	order := liveOrder()
 	k.warm = make([]switchboard.SessionKey, len(order))
 	k.warmStr = make([]string, len(order))
 	for j, i := range order {
@@ -218,85 +218,145 @@ func newSwitchboard(k keys) switchboardTarget {
 	}}
 }
 
+// A Suite is one round of comparisons: each target is built and loaded
+// with the live keys once, on its first case, and shared by all its
+// workloads (none changes which keys are live, except set_new_evicting,
+// which comes last); every run goes on from the key where the target's
+// previous run stopped, so that testing.Benchmark's successive runs do not
+// revisit keys the last run left in cache. Close releases the targets.
+type Suite struct {
+	keys     keys
+	fixtures map[string]*fixture
+	floor    map[switchboard.SessionKey]switchboard.Route
+}
+
+// fixture is one built target and where its runs are in the visiting
+// order: live is the next step over the live keys, fresh over FreshKeys.
+type fixture struct {
+	target
+	live, fresh int
+}
+
+// NewSuite returns a Suite over the shared keys; nothing is built yet.
+func NewSuite() *Suite {
+	return &Suite{keys: sharedKeys(), fixtures: map[string]*fixture{}}
+}
+
+// Close releases every target the suite built.
+func (s *Suite) Close() {
+	for name, f := range s.fixtures {
+		f.close()
+		delete(s.fixtures, name)
+	}
+	s.floor = nil
+}
+
+func (s *Suite) fixture(name string, mk func(k keys) target) *fixture {
+	if f := s.fixtures[name]; f != nil {
+		return f
+	}
+	f := &fixture{target: mk(s.keys)}
+	for i := range benchdata.LiveKeys {
+		f.load(i)
+	}
+	time.Sleep(10 * time.Millisecond) // let buffered caches (ristretto) apply their writes
+	s.fixtures[name] = f
+	return f
+}
+
+func (s *Suite) floorMap() map[switchboard.SessionKey]switchboard.Route {
+	if s.floor == nil {
+		s.floor = map[switchboard.SessionKey]switchboard.Route{}
+		for i := range benchdata.LiveKeys {
+			s.floor[benchdata.Key(i)] = benchdata.Route(i)
+		}
+	}
+	return s.floor
+}
+
 // Cases returns every comparison: get hit and overwrite set (each with cold
 // and with warm caller keys, see keys), a 90/10 get/set mix and new keys
 // with eviction, each serial and under RunParallel, with keys in a fixed
 // random order (as messages from many conversations arrive); plus reads of
-// a plain unlocked map as the floor.
-func Cases() []Case {
+// a plain unlocked map as the floor. The eviction workload comes last: it
+// replaces the live keys.
+func (s *Suite) Cases() []Case {
 	var out []Case
 	// Each op reports whether it was a read that missed.
 	// i is the live key the step visits, j the step (mod the key count):
 	// the warm workloads read the caller's key from keys.warm[j].
 	workloads := []struct {
 		name string
-		op   func(t target, i, j int, rng uint64) (miss bool)
+		op   func(t *target, i, j int, rng uint64) (miss bool)
 	}{
-		{"get_hit", func(t target, i, _ int, _ uint64) bool { return !t.get(i) }},
-		{"get_hit_warm", func(t target, _, j int, _ uint64) bool { return !t.getAt(j) }},
-		{"set_overwrite", func(t target, i, _ int, _ uint64) bool { t.set(i); return false }},
-		{"set_overwrite_warm", func(t target, _, j int, _ uint64) bool { t.setAt(j); return false }},
-		{"mix_90get_10set", func(t target, i, _ int, rng uint64) bool {
+		{"get_hit", func(t *target, i, _ int, _ uint64) bool { return !t.get(i) }},
+		{"get_hit_warm", func(t *target, _, j int, _ uint64) bool { return !t.getAt(j) }},
+		{"set_overwrite", func(t *target, i, _ int, _ uint64) bool { t.set(i); return false }},
+		{"set_overwrite_warm", func(t *target, _, j int, _ uint64) bool { t.setAt(j); return false }},
+		{"mix_90get_10set", func(t *target, i, _ int, rng uint64) bool {
 			if rng%10 == 0 {
 				t.set(i)
 				return false
 			}
 			return !t.get(i)
 		}},
-		{"set_new_evicting", func(t target, i, _ int, _ uint64) bool { t.setNew(i); return false }},
+		{"set_new_evicting", func(t *target, i, _ int, _ uint64) bool { t.setNew(i); return false }},
 	}
 	for _, wl := range workloads {
 		for _, mode := range []string{"serial", "parallel"} {
 			for _, mk := range makers {
 				out = append(out, Case{wl.name + "/" + mode, mk.name, func(b *testing.B) {
-					k := sharedKeys()
-					t := mk.make(k)
-					defer t.close()
-					for i := range benchdata.LiveKeys {
-						t.load(i)
+					f := s.fixture(mk.name, mk.make)
+					fresh := wl.name == "set_new_evicting"
+					cursor := &f.live
+					if fresh {
+						cursor = &f.fresh
 					}
-					time.Sleep(10 * time.Millisecond) // let buffered caches (ristretto) apply their writes
-					run(b, mode == "parallel", wl.name == "set_new_evicting", func(i, j int, rng uint64) bool { return wl.op(t, i, j, rng) })
+					run(b, mode == "parallel", fresh, cursor, func(i, j int, rng uint64) bool { return wl.op(&f.target, i, j, rng) })
 				}})
 			}
 		}
-	}
-	for _, mode := range []string{"serial", "parallel"} {
-		floor := func(b *testing.B) map[switchboard.SessionKey]switchboard.Route {
-			m := map[switchboard.SessionKey]switchboard.Route{}
-			for i := range benchdata.LiveKeys {
-				m[benchdata.Key(i)] = benchdata.Route(i)
+		if wl.name == "get_hit" || wl.name == "get_hit_warm" {
+			warm := wl.name == "get_hit_warm"
+			for _, mode := range []string{"serial", "parallel"} {
+				out = append(out, Case{wl.name + "/" + mode, "map (unlocked floor)", func(b *testing.B) {
+					m, k := s.floorMap(), s.keys
+					var cursor int
+					run(b, mode == "parallel", false, &cursor, func(i, j int, _ uint64) bool {
+						key := k.lookups[i]
+						if warm {
+							key = k.warm[j]
+						}
+						_, ok := m[key]
+						return !ok
+					})
+				}})
 			}
-			return m
 		}
-		out = append(out, Case{"get_hit/" + mode, "map (unlocked floor)", func(b *testing.B) {
-			m, k := floor(b), sharedKeys()
-			run(b, mode == "parallel", false, func(i, _ int, _ uint64) bool { _, ok := m[k.lookups[i]]; return !ok })
-		}}, Case{"get_hit_warm/" + mode, "map (unlocked floor)", func(b *testing.B) {
-			m, k := floor(b), sharedKeys()
-			run(b, mode == "parallel", false, func(_, j int, _ uint64) bool { _, ok := m[k.warm[j]]; return !ok })
-		}})
 	}
 	return out
 }
 
 // run calls op over a fixed random permutation of key indexes, serially
-// or under RunParallel (each goroutine from its own offset); fresh selects
-// the FreshKeys pool instead of the live keys. It reports the share of
-// reads that missed as "miss%": a cache that drops or has not yet applied
-// writes looks faster than it is.
-func run(b *testing.B, parallel, fresh bool, op func(i, j int, rng uint64) (miss bool)) {
+// or under RunParallel (each goroutine from its own offset), starting at
+// step *cursor and leaving *cursor after the last step; fresh selects the
+// FreshKeys pool instead of the live keys. It reports the share of reads
+// that missed as "miss%": a cache that drops or has not yet applied writes
+// looks faster than it is.
+func run(b *testing.B, parallel, fresh bool, cursor *int, op func(i, j int, rng uint64) (miss bool)) {
 	n := benchdata.LiveKeys
-	order := visitOrder()
+	order := liveOrder()
 	if fresh {
 		n = FreshKeys
-		order = rand.New(rand.NewPCG(1, 2)).Perm(n)
+		order = freshOrder()
 	}
+	start := *cursor
+	*cursor = (start + b.N) % n
 	var misses atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	if !parallel {
-		for j := range b.N {
+		for j := start; j < start+b.N; j++ {
 			if op(order[j%n], j%n, uint64(j)*0x9e3779b97f4a7c15>>32) {
 				misses.Add(1)
 			}
@@ -304,7 +364,7 @@ func run(b *testing.B, parallel, fresh bool, op func(i, j int, rng uint64) (miss
 	} else {
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
-			j := int(next.Add(1)) * 7919
+			j := start + int(next.Add(1))*7919
 			local := int64(0)
 			for pb.Next() {
 				if op(order[j%n], j%n, uint64(j)*0x9e3779b97f4a7c15>>32) {
@@ -317,3 +377,9 @@ func run(b *testing.B, parallel, fresh bool, op func(i, j int, rng uint64) (miss
 	}
 	b.ReportMetric(100*float64(misses.Load())/float64(b.N), "miss%")
 }
+
+// liveOrder and freshOrder are the visiting orders, computed once.
+var (
+	liveOrder  = sync.OnceValue(visitOrder)
+	freshOrder = sync.OnceValue(func() []int { return rand.New(rand.NewPCG(1, 2)).Perm(FreshKeys) })
+)

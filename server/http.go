@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -78,7 +79,7 @@ func front(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, wire.CodeNotFound, fmt.Sprintf("no endpoint %s %s (paths are not cleaned or redirected)", r.Method, p))
 		return false
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded" && !strings.HasSuffix(mt, "+json")) {
 			writeError(w, wire.CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: the body must be JSON (application/json)", ct))
@@ -97,7 +98,7 @@ var decodeOptions = json.JoinOptions(json.RejectUnknownMembers(true))
 // decodeOptions, answering 400 invalid_json (or 413) with a message in the
 // API's own names when it does not fit.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
+	data, err := readBody(w, r)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -106,7 +107,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	case err != nil:
 		writeError(w, wire.CodeInvalidJSON, "the body could not be read")
 		return false
-	case len(strings.TrimSpace(string(data))) == 0:
+	case len(bytes.TrimSpace(data)) == 0:
 		writeError(w, wire.CodeInvalidJSON, "the body is empty; a JSON object is required")
 		return false
 	}
@@ -115,6 +116,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// readBody reads r's body, at most wire.MaxBodyBytes: into one buffer of
+// the declared length when there is one (the common case, one allocation),
+// else as io.ReadAll does.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
+	if n := r.ContentLength; n > 0 && n <= wire.MaxBodyBytes {
+		data := make([]byte, n)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	return io.ReadAll(body)
 }
 
 // jsonMessage describes a decoding error by the JSON's own terms: where

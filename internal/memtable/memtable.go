@@ -17,16 +17,26 @@ import (
 
 // Table is one partition's records: values of type V under byte-string
 // keys. The zero Table is not ready: call Reset first.
+//
+// Its fields come in two groups a cache-line pair apart: first those every
+// write changes, then those lookups read and only an index growth or a new
+// chunk changes, so that writes on one core do not evict from the other
+// cores' caches what their lookups read. An embedding struct can put its
+// own write-hot fields right before a Table and its read-mostly ones right
+// after.
 type Table[V any] struct {
+	// Written by every write.
+	slots  int32 // slots handed out so far, free ones included
+	free   int32 // head of the free-slot list (through links), or NoSlot
+	oldest int32 // least recently written slot, or NoSlot
+	newest int32 // most recently written slot, or NoSlot
+	size   int   // records held
+	_      [128]byte
+	// Read by every lookup.
 	seed   maphash.Seed
 	index  []bucket // linear probing; len is a power of two, at most 70% full
 	chunks []*[ChunkSize]entry[V]
 	links  []link // per slot: its neighbours on the list (or, while free, the next free slot)
-	slots  int32  // slots handed out so far, free ones included
-	free   int32  // head of the free-slot list (through links), or NoSlot
-	oldest int32  // least recently written slot, or NoSlot
-	newest int32  // most recently written slot, or NoSlot
-	size   int    // records held
 }
 
 const (
@@ -43,7 +53,7 @@ const (
 
 // InlineKey is how many bytes of key a slot holds inline; longer keys are
 // kept in a string of their own (one allocation when inserted).
-const InlineKey = 38
+const InlineKey = 46
 
 // entry is one slot. The key is kept inline when it fits, so a hit reads
 // the index and then this one slot and nothing else. The list links live

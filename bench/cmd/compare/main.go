@@ -3,7 +3,7 @@
 // even out machine noise, prints the median ns/op (and ops/s, misses) of
 // each and writes them to a results file for cmd/charts.
 //
-//	cd bench && go run ./cmd/compare [-rounds 3] [-benchtime 1s] [-o results/compare.json] [-workload get_hit/parallel]
+//	cd bench && go run ./cmd/compare [-rounds 3] [-benchtime 500ms] [-o results/compare.json] [-workload get_hit/parallel,…] [-target otter,…]
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -33,9 +34,10 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	rounds := fs.Int("rounds", 3, "interleaved rounds; the median is reported")
-	benchtime := fs.Duration("benchtime", time.Second, "time per benchmark run")
+	benchtime := fs.Duration("benchtime", 500*time.Millisecond, "time per benchmark run")
 	out := fs.String("o", "results/compare.json", "write the results as JSON to this file (\"\" for none)")
-	only := fs.String("workload", "", "run only this workload")
+	onlyWorkloads := fs.String("workload", "", "run only these workloads (comma-separated)")
+	onlyTargets := fs.String("target", "", "run only these targets (comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,9 +48,13 @@ func run(args []string, stdout io.Writer) error {
 	results := map[string]map[string][]float64{} // workload -> target -> ns/op per round
 	misses := map[string]map[string]float64{}    // workload -> target -> miss% of the last round
 	var order [][2]string
+	began := time.Now()
 	for round := range *rounds {
-		for _, c := range bench.Cases() {
-			if *only != "" && c.Workload != *only {
+		// A new suite per round: every target is built and loaded once per
+		// round and shared by its workloads (see bench.Suite).
+		suite := bench.NewSuite()
+		for _, c := range suite.Cases() {
+			if !selected(*onlyWorkloads, c.Workload) || !selected(*onlyTargets, c.Target) {
 				continue
 			}
 			r := testing.Benchmark(c.Run)
@@ -67,6 +73,7 @@ func run(args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "round %d/%d %-24s %-22s %8.1f ns/op\n", round+1, *rounds, c.Workload, c.Target,
 				float64(r.T.Nanoseconds())/float64(r.N))
 		}
+		suite.Close()
 	}
 	var rows []bench.Result
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -82,8 +89,9 @@ func run(args []string, stdout io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s, GOMAXPROCS=%d, %s, %d rounds of %v, %d live keys\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, benchdata.LiveKeys)
+	fmt.Fprintf(stdout, "\n%s, GOMAXPROCS=%d, %s, %d rounds of %v, %d live keys, %v in all\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOARCH, *rounds, *benchtime, benchdata.LiveKeys,
+		time.Since(began).Round(time.Second))
 	if *out != "" {
 		res := bench.Results{Go: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), Arch: runtime.GOARCH,
 			Rounds: *rounds, Benchtime: benchtime.String(), LiveKeys: benchdata.LiveKeys, Rows: rows}
@@ -97,4 +105,10 @@ func run(args []string, stdout io.Writer) error {
 		return os.WriteFile(*out, append(data, '\n'), 0o644)
 	}
 	return nil
+}
+
+// selected reports whether name is in the comma-separated list (an empty
+// list selects everything).
+func selected(list, name string) bool {
+	return list == "" || slices.Contains(strings.Split(list, ","), name)
 }
