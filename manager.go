@@ -142,13 +142,17 @@ func (m *Manager) live(ctx context.Context) error {
 // prepare validates key, checks the Manager and ctx, and computes the
 // key's store form and its encoding (in buf when it fits).
 func (m *Manager) prepare(ctx context.Context, key SessionKey, buf *[keyBufSize]byte) (sk StoreKey, enc []byte, err error) {
-	if err := key.Validate(); err != nil {
-		return sk, nil, err
+	enc, ok := encodeValid(key, buf) // the common case: validated while encoded
+	if !ok {
+		if err := key.Validate(); err != nil {
+			return sk, nil, err
+		}
+		enc = encoded(key, buf)
 	}
 	if err := m.live(ctx); err != nil {
 		return sk, nil, err
 	}
-	room, full, enc := keyHashes(key, &m.seed, buf)
+	room, full := encodedHashes(key, enc, &m.seed)
 	return StoreKey{Key: key, Partition: jumpHash(room, m.cfg.PartitionCount), Hash: full}, enc, nil
 }
 

@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 
 	"github.com/cespare/xxhash/v2"
@@ -44,8 +45,66 @@ const keyBufSize = 96
 // nobody can choose keys that collide in a partition's index.
 func keyHashes(k SessionKey, seed *maphash.Seed, buf *[keyBufSize]byte) (room, full uint64, enc []byte) {
 	enc = encoded(k, buf)
+	room, full = encodedHashes(k, enc, seed)
+	return room, full, enc
+}
+
+// encodedHashes returns the room and index hashes of k (see keyHashes)
+// from its encoding enc.
+func encodedHashes(k SessionKey, enc []byte, seed *maphash.Seed) (room, full uint64) {
 	roomLen := len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + 2
-	return xxhash.Sum64(enc[:roomLen]), maphash.Bytes(*seed, enc), enc
+	return xxhash.Sum64(enc[:roomLen]), maphash.Bytes(*seed, enc)
+}
+
+// encodeValid encodes k into buf (see appendKey) and checks, in the same
+// pass, the common case of Validate: the three required fields are
+// non-empty and every byte of every field is printable ASCII (0x20–0x7e),
+// the whole encoding fitting in buf (so no field exceeds MaxFieldLen).
+// false means "ask Validate": k may still be valid (UTF-8, or too long for
+// buf), and enc is then nil.
+//
+// The check runs over the encoding eight bytes at a time, once, instead of
+// field by field: the separators are written as spaces and the encoding
+// is padded with spaces to a multiple of eight while it is checked, then
+// the separators are set to 0.
+func encodeValid(k SessionKey, buf *[keyBufSize]byte) ([]byte, bool) {
+	n := encodedLen(k)
+	if n > keyBufSize || k.ChannelType == "" || k.BridgeID == "" || k.RoomID == "" {
+		return nil, false
+	}
+	b := buf[:]
+	i := copy(b, k.ChannelType)
+	s1 := i
+	b[i] = ' '
+	i += 1 + copy(b[i+1:], k.BridgeID)
+	s2 := i
+	b[i] = ' '
+	i += 1 + copy(b[i+1:], k.RoomID)
+	s3 := -1
+	if k.ThreadID != "" {
+		s3 = i
+		b[i] = ' '
+		i += 1 + copy(b[i+1:], k.ThreadID)
+	}
+	for ; i%8 != 0; i++ {
+		b[i] = ' '
+	}
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	var bad uint64
+	for j := 0; j < i; j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		bad |= (w - 0x20*lo) &^ w
+		bad |= w + lo // 0x7f becomes 0x80
+		bad |= w
+	}
+	if bad&hi != 0 {
+		return nil, false
+	}
+	b[s1], b[s2] = 0, 0
+	if s3 >= 0 {
+		b[s3] = 0
+	}
+	return b[:n], true
 }
 
 // roomIndexHash returns the index hash of the room scope of the thread key

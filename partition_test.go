@@ -96,3 +96,25 @@ func TestJumpHashMovesFewRooms(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyEncoding compares, on one key in cache, the encoding with its
+// check in one pass (encodeValid, what the Manager does) against Validate
+// followed by the encoding (what it did before).
+func BenchmarkKeyEncoding(b *testing.B) {
+	k := SessionKey{ChannelType: "telegram", BridgeID: "bot_3", RoomID: "room_12345", ThreadID: "th_2"}
+	var buf [keyBufSize]byte
+	b.Run("validate_then_encode", func(b *testing.B) {
+		for b.Loop() {
+			if k.Validate() != nil || len(encoded(k, &buf)) == 0 {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("encodeValid", func(b *testing.B) {
+		for b.Loop() {
+			if enc, ok := encodeValid(k, &buf); !ok || len(enc) == 0 {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}

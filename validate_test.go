@@ -40,3 +40,60 @@ func FuzzCheckField(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeValid checks the one-pass check and encoding against Validate
+// and appendKey: every byte value in every field, at every position of a
+// word and its tail.
+func TestEncodeValid(t *testing.T) {
+	base := SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_12", ThreadID: "th"}
+	for field := range 4 {
+		for pos := range 9 {
+			for c := range 256 {
+				k := base
+				f := [...]*string{&k.ChannelType, &k.BridgeID, &k.RoomID, &k.ThreadID}[field]
+				s := []byte(strings.Repeat("a", 9))
+				s[pos] = byte(c)
+				*f = string(s)
+				checkEncodeValid(t, k)
+			}
+		}
+	}
+	for _, k := range []SessionKey{
+		{}, {ChannelType: "a", BridgeID: "b"}, {ChannelType: "a", BridgeID: "b", RoomID: "c"},
+		{ChannelType: "a", BridgeID: "b", RoomID: strings.Repeat("r", keyBufSize)},
+		{ChannelType: "a", BridgeID: "b", RoomID: strings.Repeat("r", keyBufSize-4)}, // exactly fills the buffer
+		{ChannelType: "ü", BridgeID: "b", RoomID: "c"},
+	} {
+		checkEncodeValid(t, k)
+	}
+}
+
+func checkEncodeValid(t *testing.T, k SessionKey) {
+	t.Helper()
+	var buf [keyBufSize]byte
+	enc, ok := encodeValid(k, &buf)
+	valid := k.Validate() == nil
+	ascii := true
+	for _, f := range []string{k.ChannelType, k.BridgeID, k.RoomID, k.ThreadID} {
+		for i := 0; i < len(f); i++ {
+			ascii = ascii && f[i] >= 0x20 && f[i] < 0x7f
+		}
+	}
+	switch {
+	case ok && !valid:
+		t.Fatalf("encodeValid accepts %q, which Validate rejects: %v", k, k.Validate())
+	case ok && string(enc) != string(appendKey(nil, k)):
+		t.Fatalf("encodeValid(%q) = %q, want %q", k, enc, appendKey(nil, k))
+	case !ok && valid && ascii && encodedLen(k) <= keyBufSize:
+		t.Fatalf("encodeValid refuses %q, a valid printable key that fits", k)
+	}
+}
+
+func FuzzEncodeValid(f *testing.F) {
+	f.Add("telegram", "bot_1", "chat_1", "")
+	f.Add("slack", "T1", "C\x001", "1.2")
+	f.Add("a", "b", "c\x7f", "ü")
+	f.Fuzz(func(t *testing.T, ch, br, room, thread string) {
+		checkEncodeValid(t, SessionKey{ChannelType: ch, BridgeID: br, RoomID: room, ThreadID: thread})
+	})
+}

@@ -11,10 +11,13 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -30,15 +33,21 @@ type Case struct {
 	Workload string
 	Target   string
 	Run      func(b *testing.B)
+	// Done, when not nil, is called once the case has run (however many
+	// times testing ran Run): the last case of a target releases it.
+	Done func()
 }
 
 // TTL is the expire-after-write of every target.
 const TTL = 30 * time.Minute
 
 // FreshKeys is the size of the pool of never-stored keys the eviction
-// workload cycles through (ten times the capacity, so a key comes back
-// long after it was evicted).
-const FreshKeys = 10 * benchdata.LiveKeys
+// workload cycles through: three times the capacity, so a key comes back
+// only after 200,000 other new keys were written and it was evicted. (It
+// was ten times the capacity; the million keys' pointers made every
+// garbage collection that testing.Benchmark forces before each run take
+// twice as long, for the same workload.)
+const FreshKeys = 3 * benchdata.LiveKeys
 
 // target is one implementation, holding its own form of the workload's
 // keys: the stored ones, the lookup copies and the fresh ones.
@@ -74,30 +83,71 @@ type keys struct {
 func visitOrder() []int { return rand.New(rand.NewPCG(1, 2)).Perm(benchdata.LiveKeys) }
 
 // sharedKeys builds the keys once per process: every benchmark run reads
-// them and none changes them.
+// them and none changes them. Each set's strings are packed into one
+// allocation of its own, in the set's order (see packed), so that the
+// millions of key strings are a handful of objects to the garbage
+// collector, whose full collection before every benchmark run would
+// otherwise dominate the comparison's running time.
 var sharedKeys = sync.OnceValue(func() keys {
-	k := keys{stored: make([]switchboard.SessionKey, benchdata.LiveKeys), lookups: benchdata.Lookups(benchdata.LiveKeys), fresh: make([]switchboard.SessionKey, FreshKeys)}
+	k := keys{stored: make([]switchboard.SessionKey, benchdata.LiveKeys), lookups: make([]switchboard.SessionKey, benchdata.LiveKeys), fresh: make([]switchboard.SessionKey, FreshKeys)}
 	for i := range k.stored {
 		k.stored[i] = benchdata.Key(i)
 	}
+	copy(k.lookups, k.stored)
 	for i := range k.fresh {
 		k.fresh[i] = benchdata.Key(benchdata.LiveKeys + i)
 	}
 	order := liveOrder()
 	k.warm = make([]switchboard.SessionKey, len(order))
-	k.warmStr = make([]string, len(order))
 	for j, i := range order {
-		k.warm[j] = benchdata.Clone(benchdata.Key(i))
-		k.warmStr[j] = k.warm[j].String()
+		k.warm[j] = k.stored[i]
 	}
-	k.storedStr, k.lookupStr, k.freshStr = strs(k.stored), strs(k.lookups), strs(k.fresh)
+	for _, set := range [][]switchboard.SessionKey{k.stored, k.lookups, k.fresh, k.warm} {
+		packed(set)
+	}
+	k.storedStr, k.lookupStr, k.freshStr, k.warmStr = strs(k.stored), strs(k.lookups), strs(k.fresh), strs(k.warm)
 	return k
 })
 
+// packed gives the keys of set string memory of their own: one allocation
+// holding every key's strings, key after key in set's order.
+func packed(set []switchboard.SessionKey) {
+	n := 0
+	for _, k := range set {
+		n += len(k.ChannelType) + len(k.BridgeID) + len(k.RoomID) + len(k.ThreadID)
+	}
+	arena := make([]byte, 0, n)
+	for _, k := range set {
+		arena = append(arena, k.ChannelType...)
+		arena = append(arena, k.BridgeID...)
+		arena = append(arena, k.RoomID...)
+		arena = append(arena, k.ThreadID...)
+	}
+	all := unsafe.String(unsafe.SliceData(arena), len(arena))
+	off := 0
+	take := func(l int) string { off += l; return all[off-l : off] }
+	for i, k := range set {
+		set[i] = switchboard.SessionKey{ChannelType: take(len(k.ChannelType)), BridgeID: take(len(k.BridgeID)),
+			RoomID: take(len(k.RoomID)), ThreadID: take(len(k.ThreadID))}
+	}
+}
+
 func strs(ks []switchboard.SessionKey) []string {
-	out := make([]string, len(ks))
+	n := 0
+	for _, k := range ks {
+		n += len(k.String())
+	}
+	arena := make([]byte, 0, n)
+	ends := make([]int, len(ks))
 	for i, k := range ks {
-		out[i] = k.String()
+		arena = append(arena, k.String()...)
+		ends[i] = len(arena)
+	}
+	all := unsafe.String(unsafe.SliceData(arena), len(arena))
+	out := make([]string, len(ks))
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
 	}
 	return out
 }
@@ -197,11 +247,23 @@ type switchboardTarget struct {
 	manager *switchboard.Manager
 }
 
+// partitions is the Manager's partition count: 16, as in the workload the
+// performance work was specified on, or SWITCHBOARD_BENCH_PARTITIONS. (The
+// library's default is 2 per CPU, 4 on a 2-core machine: there, writes
+// from two cores meet on a partition's lock four times as often; see
+// docs/benchmarks.md.)
+func partitions() int {
+	if n, err := strconv.Atoi(os.Getenv("SWITCHBOARD_BENCH_PARTITIONS")); err == nil && n > 0 {
+		return n
+	}
+	return 16
+}
+
 func newSwitchboard(k keys) switchboardTarget {
 	// Capacity is per partition: benchdata.LiveKeys spread over the partitions, with
 	// 2% headroom for their uneven shares.
-	perPartition := benchdata.LiveKeys / switchboard.DefaultConfig().PartitionCount * 102 / 100
-	m, err := switchboard.New(switchboard.Config{MaxEntriesPerPartition: perPartition, TTL: TTL})
+	perPartition := benchdata.LiveKeys / partitions() * 102 / 100
+	m, err := switchboard.New(switchboard.Config{PartitionCount: partitions(), MaxEntriesPerPartition: perPartition, TTL: TTL})
 	if err != nil {
 		panic(err)
 	}
@@ -223,7 +285,12 @@ func newSwitchboard(k keys) switchboardTarget {
 // workloads (none changes which keys are live, except set_new_evicting,
 // which comes last); every run goes on from the key where the target's
 // previous run stopped, so that testing.Benchmark's successive runs do not
-// revisit keys the last run left in cache. Close releases the targets.
+// revisit keys the last run left in cache. Cases come target by target,
+// and the last case of a target releases it (Case.Done), so that one
+// target is in memory at a time: the collection testing.Benchmark forces
+// before every run then scans one target's heap, not all of them (with
+// every target loaded at once, those collections took a third of the
+// comparison's time). Close releases whatever is left.
 type Suite struct {
 	keys     keys
 	fixtures map[string]*fixture
@@ -264,6 +331,13 @@ func (s *Suite) fixture(name string, mk func(k keys) target) *fixture {
 	return f
 }
 
+func (s *Suite) release(name string) {
+	if f := s.fixtures[name]; f != nil {
+		f.close()
+		delete(s.fixtures, name)
+	}
+}
+
 func (s *Suite) floorMap() map[switchboard.SessionKey]switchboard.Route {
 	if s.floor == nil {
 		s.floor = map[switchboard.SessionKey]switchboard.Route{}
@@ -278,8 +352,8 @@ func (s *Suite) floorMap() map[switchboard.SessionKey]switchboard.Route {
 // and with warm caller keys, see keys), a 90/10 get/set mix and new keys
 // with eviction, each serial and under RunParallel, with keys in a fixed
 // random order (as messages from many conversations arrive); plus reads of
-// a plain unlocked map as the floor. The eviction workload comes last: it
-// replaces the live keys.
+// a plain unlocked map as the floor. They come target by target (see
+// Suite), each target's eviction workload last: it replaces the live keys.
 func (s *Suite) Cases() []Case {
 	var out []Case
 	// Each op reports whether it was a read that missed.
@@ -302,10 +376,10 @@ func (s *Suite) Cases() []Case {
 		}},
 		{"set_new_evicting", func(t *target, i, _ int, _ uint64) bool { t.setNew(i); return false }},
 	}
-	for _, wl := range workloads {
-		for _, mode := range []string{"serial", "parallel"} {
-			for _, mk := range makers {
-				out = append(out, Case{wl.name + "/" + mode, mk.name, func(b *testing.B) {
+	for _, mk := range makers {
+		for _, wl := range workloads {
+			for _, mode := range []string{"serial", "parallel"} {
+				out = append(out, Case{Workload: wl.name + "/" + mode, Target: mk.name, Run: func(b *testing.B) {
 					f := s.fixture(mk.name, mk.make)
 					fresh := wl.name == "set_new_evicting"
 					cursor := &f.live
@@ -316,24 +390,29 @@ func (s *Suite) Cases() []Case {
 				}})
 			}
 		}
-		if wl.name == "get_hit" || wl.name == "get_hit_warm" {
-			warm := wl.name == "get_hit_warm"
-			for _, mode := range []string{"serial", "parallel"} {
-				out = append(out, Case{wl.name + "/" + mode, "map (unlocked floor)", func(b *testing.B) {
-					m, k := s.floorMap(), s.keys
-					var cursor int
-					run(b, mode == "parallel", false, &cursor, func(i, j int, _ uint64) bool {
-						key := k.lookups[i]
-						if warm {
-							key = k.warm[j]
-						}
-						_, ok := m[key]
-						return !ok
-					})
-				}})
-			}
+		out[len(out)-1].Done = func() { s.release(mk.name) }
+	}
+	for _, warm := range []bool{false, true} {
+		name := "get_hit"
+		if warm {
+			name = "get_hit_warm"
+		}
+		for _, mode := range []string{"serial", "parallel"} {
+			out = append(out, Case{Workload: name + "/" + mode, Target: "map (unlocked floor)", Run: func(b *testing.B) {
+				m, k := s.floorMap(), s.keys
+				var cursor int
+				run(b, mode == "parallel", false, &cursor, func(i, j int, _ uint64) bool {
+					key := k.lookups[i]
+					if warm {
+						key = k.warm[j]
+					}
+					_, ok := m[key]
+					return !ok
+				})
+			}})
 		}
 	}
+	out[len(out)-1].Done = func() { s.floor = nil }
 	return out
 }
 

@@ -9,5 +9,8 @@ func BenchmarkCompare(b *testing.B) {
 	defer s.Close()
 	for _, c := range s.Cases() {
 		b.Run(c.Workload+"/"+c.Target, c.Run)
+		if c.Done != nil {
+			c.Done()
+		}
 	}
 }

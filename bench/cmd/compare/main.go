@@ -47,17 +47,22 @@ func run(args []string, stdout io.Writer) error {
 	}
 	results := map[string]map[string][]float64{} // workload -> target -> ns/op per round
 	misses := map[string]map[string]float64{}    // workload -> target -> miss% of the last round
-	var order [][2]string
 	began := time.Now()
 	for round := range *rounds {
 		// A new suite per round: every target is built and loaded once per
 		// round and shared by its workloads (see bench.Suite).
 		suite := bench.NewSuite()
-		for _, c := range suite.Cases() {
+		for _, c := range rotate(suite.Cases(), round) {
 			if !selected(*onlyWorkloads, c.Workload) || !selected(*onlyTargets, c.Target) {
+				if c.Done != nil {
+					c.Done()
+				}
 				continue
 			}
 			r := testing.Benchmark(c.Run)
+			if c.Done != nil {
+				c.Done()
+			}
 			if r.N == 0 {
 				return fmt.Errorf("%s/%s failed", c.Workload, c.Target)
 			}
@@ -66,15 +71,19 @@ func run(args []string, stdout io.Writer) error {
 				misses[c.Workload] = map[string]float64{}
 			}
 			misses[c.Workload][c.Target] = r.Extra["miss%"]
-			if round == 0 {
-				order = append(order, [2]string{c.Workload, c.Target})
-			}
 			results[c.Workload][c.Target] = append(results[c.Workload][c.Target], float64(r.T.Nanoseconds())/float64(r.N))
 			fmt.Fprintf(os.Stderr, "round %d/%d %-24s %-22s %8.1f ns/op\n", round+1, *rounds, c.Workload, c.Target,
 				float64(r.T.Nanoseconds())/float64(r.N))
 		}
 		suite.Close()
 	}
+	var order [][2]string // the table's order: workload by workload
+	for _, c := range bench.NewSuite().Cases() {
+		if results[c.Workload][c.Target] != nil && !slices.Contains(order, [2]string{c.Workload, c.Target}) {
+			order = append(order, [2]string{c.Workload, c.Target})
+		}
+	}
+	slices.SortStableFunc(order, func(a, b [2]string) int { return cmpWorkload(a[0], b[0]) })
 	var rows []bench.Result
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "workload\ttarget\tmedian ns/op\tops/s\tmin\tmax\tmiss%%\t\n")
@@ -111,4 +120,33 @@ func run(args []string, stdout io.Writer) error {
 // list selects everything).
 func selected(list, name string) bool {
 	return list == "" || slices.Contains(strings.Split(list, ","), name)
+}
+
+// rotate returns the cases target by target, starting each round with the
+// next target, so that no target always runs first or last in a round.
+func rotate(cases []bench.Case, round int) []bench.Case {
+	var groups [][]bench.Case
+	for i, c := range cases {
+		if i == 0 || c.Target != cases[i-1].Target {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], c)
+	}
+	k := round % len(groups)
+	return slices.Concat(append(slices.Clone(groups[k:]), groups[:k]...)...)
+}
+
+// workloadOrder is the order of the table's rows.
+var workloadOrder = []string{"get_hit", "get_hit_warm", "set_overwrite", "set_overwrite_warm", "mix_90get_10set", "set_new_evicting"}
+
+func cmpWorkload(a, b string) int {
+	rank := func(w string) int {
+		name, mode, _ := strings.Cut(w, "/")
+		i := slices.Index(workloadOrder, name)
+		if mode == "parallel" {
+			return 2*i + 1
+		}
+		return 2 * i
+	}
+	return rank(a) - rank(b)
 }
