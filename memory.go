@@ -25,7 +25,14 @@ import (
 // Lookups take the partition's reader-biased lock (internal/biasedlock):
 // while the partition is read-mostly, a hit writes nothing shared between
 // cores, and it allocates nothing (unless the route has Meta, which is
-// copied for the caller). Prune, Scan and DeleteMatching walk a partition
+// copied for the caller). A slot is 128 bytes, one aligned pair of cache
+// lines: the key (inline up to 46 bytes) and a 64-byte record whose route
+// strings, writer and invalidation reason are kept end to end in one
+// string. A write that stores other strings than the record it replaces
+// allocates that string (one allocation, unless at most one of them is
+// non-empty); overwriting a key with the same route — the common write —
+// keeps it and allocates nothing, at the price of comparing the two (one
+// more cache miss). Prune, Scan and DeleteMatching walk a partition
 // by slot number, one chunk of 256 slots per lock hold, so serving latency
 // stays flat while they run. Memory is proportional to the live records:
 // overwriting a key reuses its slot, and freed slots are reused before new
