@@ -222,7 +222,10 @@ type ResolveResult struct {
 	RoomExpired  bool   // Room's record was looked at, existed and was expired (and is now deleted)
 	Invalidated  bool   // a tombstone was looked at (Key's or Room's)
 	Evicted      int    // records evicted to make room for a stored route
-	Size         int    // partition size afterwards
+	// Size is the partition size afterwards. On a state hit, which changes
+	// nothing, a store may report -1 (unknown) instead of spending another
+	// command on it; events then carry -1 and metrics keep the last size.
+	Size int
 }
 
 // LookState is the state of one record a resolve step looks at.

@@ -19,9 +19,10 @@
 // set-with-conditions-precedence-and-eviction, get-with-expiry-delete, the
 // whole resolve step (tombstones included), Confirm, Invalidate and
 // Explain's look are atomic. Reads that hit skip the script: Get and
-// Resolve first read the key's record with a plain HMGET (Resolve
-// pipelines a ZCARD with it for the partition size), one round trip that
-// changes nothing; only when that record is not fresh and valid does the
+// Resolve first read the key's record with a plain HMGET, one command
+// that changes nothing (Resolve reports a state hit's partition size as
+// -1, unknown, as the Store contract allows, rather than pipelining a
+// ZCARD for it); only when that record is not fresh and valid does the
 // script run (a Resolve miss or fallback is two round trips). A script
 // costs Redis several times the commands it runs (measured on Redis 7.0:
 // ~23 µs per resolve script call against ~4 µs for the HMGET alone); prune is one script per partition; List and

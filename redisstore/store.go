@@ -430,23 +430,25 @@ var hitArgs = []any{"hmget", nil, "u", "e", "r", "o", "w", "p", "v", "c", "i"}
 const hitFields = 9
 
 // hit is the first look of Get and Resolve, without a script: the
-// record's fields by a plain HMGET — pipelined with ZCARD for Resolve's
-// size, so one round trip either way. A script costs Redis several times
-// what the commands it runs cost (the Lua call, its redis.call
-// conversions), and a hit changes nothing, so it needs no atomicity. ok
+// record's fields by a plain HMGET, one command. (Resolve reports the size
+// of a state hit as -1, unknown, which the Store contract allows: a
+// pipelined ZCARD for it cost the client a pipeline on every hit.) A
+// script costs Redis several times what the commands it runs cost (the
+// Lua call, its redis.call conversions), and a hit changes nothing, so it
+// needs no atomicity. ok
 // is false unless the record is fresh at now — and valid, when valid is
 // asked for — with every field written: then the caller runs the script,
 // which decides, and cleans up, atomically (a miss costs two round
 // trips).
-func (s *Store) hit(ctx context.Context, p int, member, now string, valid, withSize bool) (rec switchboard.Record, size int, ok bool, err error) {
+func (s *Store) hit(ctx context.Context, p int, member, now string, valid bool) (rec switchboard.Record, ok bool, err error) {
 	done, err := s.begin(ctx)
 	if err != nil {
-		return rec, 0, false, err
+		return rec, false, err
 	}
 	pt, err := s.part(p)
 	if err != nil {
 		done()
-		return rec, 0, false, err
+		return rec, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 	defer cancel()
@@ -455,49 +457,39 @@ func (s *Store) hit(ctx context.Context, p int, member, now string, valid, withS
 	args[1] = pt.prefix + member
 	var reply any
 	err = s.bounded(ctx, done, func(ctx context.Context) error {
-		if !withSize {
-			var err error
-			reply, err = s.client.Do(ctx, args...).Result()
-			return err
-		}
-		pipe := s.client.Pipeline()
-		h := pipe.Do(ctx, args...)
-		z := pipe.ZCard(ctx, pt.keys[0])
-		if _, err := pipe.Exec(ctx); err != nil {
-			return err
-		}
-		reply, size = h.Val(), int(z.Val())
-		return nil
+		var err error
+		reply, err = s.client.Do(ctx, args...).Result()
+		return err
 	})
 	if err != nil {
 		s.followTopology(err)
-		return rec, 0, false, s.unavailable(p, err)
+		return rec, false, s.unavailable(p, err)
 	}
 	vals, _ := reply.([]any)
 	if len(vals) != hitFields {
-		return rec, 0, false, nil
+		return rec, false, nil
 	}
 	for _, v := range vals[:8] { // all but i, which is "" for a valid record
 		if v == nil {
-			return rec, 0, false, nil // absent, expired by Redis, or written before the field existed
+			return rec, false, nil // absent, expired by Redis, or written before the field existed
 		}
 	}
 	if e, _ := vals[1].(string); len(e) != len(now) || e <= now {
-		return rec, 0, false, nil // expired: the script drops it
+		return rec, false, nil // expired: the script drops it
 	}
 	if i, _ := vals[8].(string); valid && i != "" {
-		return rec, 0, false, nil // a tombstone: the script resolves past it
+		return rec, false, nil // a tombstone: the script resolves past it
 	}
 	if rec, err = record(vals); err != nil {
-		return rec, 0, false, err
+		return rec, false, err
 	}
-	return rec, size, true, nil
+	return rec, true, nil
 }
 
 // Get implements switchboard.Store.
 func (s *Store) Get(ctx context.Context, key switchboard.StoreKey, now time.Time) (switchboard.Record, error) {
 	member, at := key.Key.String(), stamp(now)
-	if rec, _, ok, err := s.hit(ctx, key.Partition, member, at, false, false); ok || err != nil {
+	if rec, ok, err := s.hit(ctx, key.Partition, member, at, false); ok || err != nil {
 		return rec, err
 	}
 	vals, err := s.run(ctx, key.Partition, getScript, member, at)
@@ -547,10 +539,11 @@ func (s *Store) Set(ctx context.Context, req switchboard.SetRequest) (switchboar
 // Resolve implements switchboard.Store.
 func (s *Store) Resolve(ctx context.Context, req switchboard.ResolveRequest) (switchboard.ResolveResult, error) {
 	member, now := req.Key.Key.String(), stamp(req.Now)
-	if rec, size, ok, err := s.hit(ctx, req.Key.Partition, member, now, true, true); err != nil {
+	if rec, ok, err := s.hit(ctx, req.Key.Partition, member, now, true); err != nil {
 		return switchboard.ResolveResult{}, err
 	} else if ok {
-		return switchboard.ResolveResult{Source: switchboard.SourceStateHit, Record: rec, Size: size}, nil
+		// A state hit changes nothing: its size is not worth a second command.
+		return switchboard.ResolveResult{Source: switchboard.SourceStateHit, Record: rec, Size: -1}, nil
 	}
 	room := ""
 	if req.Key.Key.ThreadID != "" {
