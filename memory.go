@@ -113,10 +113,7 @@ func (r *memRecord) route() Route {
 func (r *memRecord) writer() string      { e := r.routeLen(); return r.strs[e : e+int(r.wlen)] }
 func (r *memRecord) invalidated() string { return r.strs[r.routeLen()+int(r.wlen):] }
 func (r *memRecord) tomb() bool          { return len(r.strs) > r.routeLen()+int(r.wlen) }
-func (r *memRecord) target() Target {
-	a, d := int(r.lens[0]), int(r.lens[0])+int(r.lens[1])+int(r.lens[2])+int(r.lens[3])
-	return Target{ExternalRoomID: r.strs[:a], ThreadID: r.strs[d : d+int(r.lens[4])]}
-}
+func (r *memRecord) target() Target      { return r.route().Target() }
 
 // setStrings sets r's route (its Meta as it is), writer and invalidation
 // reason, which must be valid (each string at most MaxFieldLen, the writer

@@ -311,9 +311,8 @@ func NewSuite() *Suite {
 
 // Close releases every target the suite built.
 func (s *Suite) Close() {
-	for name, f := range s.fixtures {
-		f.close()
-		delete(s.fixtures, name)
+	for name := range s.fixtures {
+		s.release(name)
 	}
 	s.floor = nil
 }
