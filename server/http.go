@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -33,13 +34,38 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-func requestID(r *http.Request) string {
+// requestIDs makes the ids of requests that bring none: 24 hex digits, a
+// random prefix drawn once per Server (48 bits) and a counter (48 bits), so
+// ids are unique within a Server and, with high probability, across its
+// restarts and replicas, for one formatting allocation each (a random id
+// per request cost a getrandom call).
+type requestIDs struct {
+	prefix [12]byte
+	seq    atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	ids := &requestIDs{}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	hex.Encode(ids.prefix[:], b[:])
+	return ids
+}
+
+// of returns r's id: its own when sane, else a new one.
+func (ids *requestIDs) of(r *http.Request) string {
 	if id := r.Header.Get(RequestIDHeader); saneID(id) {
 		return id
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	const digits = "0123456789abcdef"
+	var b [24]byte
+	copy(b[:], ids.prefix[:])
+	n := ids.seq.Add(1)
+	for i := len(b) - 1; i >= len(ids.prefix); i-- {
+		b[i] = digits[n&15]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 func saneID(id string) bool {
@@ -119,18 +145,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // readBody reads r's body, at most wire.MaxBodyBytes: into one buffer of
-// the declared length when there is one (the common case, one allocation),
-// else as io.ReadAll does.
+// the declared length when there is one (the common case, one allocation;
+// a declared length over the limit is refused unread), else as io.ReadAll
+// does through an http.MaxBytesReader.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
-	if n := r.ContentLength; n > 0 && n <= wire.MaxBodyBytes {
+	switch n := r.ContentLength; {
+	case n > wire.MaxBodyBytes:
+		return nil, &http.MaxBytesError{Limit: wire.MaxBodyBytes}
+	case n > 0: // net/http stops the body at its declared length
 		data := make([]byte, n)
-		if _, err := io.ReadFull(body, data); err != nil {
+		if _, err := io.ReadFull(r.Body, data); err != nil {
 			return nil, err
 		}
 		return data, nil
 	}
-	return io.ReadAll(body)
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
 }
 
 // jsonMessage describes a decoding error by the JSON's own terms: where

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,5 +94,52 @@ func TestRequestIDs(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Fatal("a 404 has no X-Request-Id")
+	}
+}
+
+// A body too large is refused whether it declares its length (refused
+// unread) or comes chunked (refused once the reading passes the limit), and
+// a chunked body within the limit is read whole.
+func TestBodyLengths(t *testing.T) {
+	f := newFixture(t)
+	path := f.srv.URL + "/v1/instances/open/routes/slack:T1:C7"
+	big := `{"route":{"external_room_id":"` + strings.Repeat("x", 70<<10) + `"}}`
+	tests := []struct {
+		name    string
+		body    string
+		chunked bool
+		status  int
+	}{
+		{"declared, too large", big, false, 413},
+		{"chunked, too large", big, true, 413},
+		{"chunked, fits", `{"route":{"external_room_id":"C7"}}`, true, 204},
+		{"declared, fits", `{"route":{"external_room_id":"C7"}}`, false, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(tt.body)
+			if tt.chunked {
+				body = io.MultiReader(body) // hides the length: sent chunked
+			}
+			req, err := http.NewRequest("PUT", path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.chunked != (req.ContentLength == 0) {
+				t.Fatalf("ContentLength %d, chunked %v", req.ContentLength, tt.chunked)
+			}
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("PUT = %d %s, want %d", resp.StatusCode, data, tt.status)
+			}
+			if tt.status == 413 && errorCode(t, string(data)) != "body_too_large" {
+				t.Fatalf("PUT = %s, want body_too_large", data)
+			}
+		})
 	}
 }

@@ -76,6 +76,7 @@ type Server struct {
 	checks    []func(context.Context) error
 	routes    []string
 	anyTokens bool // some instance needs a token
+	ids       *requestIDs
 }
 
 // New returns a Server for opts.
@@ -84,7 +85,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("server: no instances")
 	}
 	s := &Server{mux: http.NewServeMux(), instances: map[string]*Instance{}, logger: opts.Logger, ready: opts.ReadyTimeout,
-		logs: opts.LogRequests, checks: opts.ReadyChecks}
+		logs: opts.LogRequests, checks: opts.ReadyChecks, ids: newRequestIDs()}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -186,7 +187,7 @@ func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 // what no endpoint takes (see front), routes it, and logs it as
 // LogRequests says.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := requestID(r)
+	id := s.ids.of(r)
 	w.Header().Set(RequestIDHeader, id)
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	if s.logs == LogRequestsOff {
