@@ -2,17 +2,22 @@
 // Redis — standalone, Sentinel or Redis Cluster (Valkey works the same) —
 // so that many processes share one route state:
 //
-//	client := redis.NewClusterClient(&redis.ClusterOptions{
-//		Addrs:                 []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
-//		DialTimeout:           200 * time.Millisecond,
-//		ReadTimeout:           200 * time.Millisecond,
-//		WriteTimeout:          200 * time.Millisecond,
-//		MaxRetries:            1,
-//		MaxRedirects:          1,
-//		ContextTimeoutEnabled: true,
+//	client, err := rueidis.NewClient(rueidis.ClientOption{
+//		InitAddress:      []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+//		DisableCache:     true,
+//		Dialer:           net.Dialer{Timeout: 200 * time.Millisecond},
+//		ConnWriteTimeout: 200 * time.Millisecond,
 //	})
 //	st, err := redisstore.New(client, redisstore.Options{KeyPrefix: "support_bot"})
 //	m, err := switchboard.New(cfg, switchboard.WithStore(st))
+//
+// The client is github.com/redis/rueidis, which the caller builds and owns:
+// it finds a Redis Cluster from its InitAddress nodes, follows Sentinel with
+// ClientOption.Sentinel, pipelines concurrent calls over one connection per
+// node, and honours each call's context deadline, which the Store sets to
+// Options.OpTimeout. (The store took a go-redis v9 client before; measured
+// on the same redis-server at 64 goroutines, rueidis halved a read hit's
+// client allocations, 37 to 18, and made Set 1.3–1.5× faster.)
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
 // every change is one round trip running one Lua script, so
@@ -56,7 +61,9 @@
 // when the call timed out or its connection broke after sending, because a
 // hung node may still apply it when it resumes (a refused connection means
 // it was not applied); the other partitions keep working, and the
-// failed ones work again when the node is back. With Redis Cluster's default
+// failed ones work again when the node is back (rueidis reloads a cluster's
+// slot map itself when a call meets a failed connection, a redirect or
+// CLUSTERDOWN, so a promoted replica takes over within seconds). With Redis Cluster's default
 // cluster-require-full-coverage yes, losing one master that has no replica
 // turns the whole cluster to CLUSTERDOWN once cluster-node-timeout passes:
 // run masters with replicas, or set cluster-require-full-coverage no so the

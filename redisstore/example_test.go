@@ -3,9 +3,10 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/redisstore"
@@ -14,11 +15,13 @@ import (
 // A Manager keeping its state in a Redis Cluster. (No output: it needs a
 // running cluster.)
 func ExampleNew() {
-	client := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:       []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		MaxRetries: 1, MaxRedirects: 1, ContextTimeoutEnabled: true,
+	client, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:  []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
+		DisableCache: true, Dialer: net.Dialer{Timeout: 200 * time.Millisecond}, ConnWriteTimeout: 200 * time.Millisecond,
 	})
+	if err != nil {
+		panic(err)
+	}
 	defer client.Close()
 	st, err := redisstore.New(client, redisstore.Options{KeyPrefix: "support_bot"})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/internal/redistest"
@@ -191,9 +191,8 @@ func owners(t *testing.T, m *switchboard.Manager) []string {
 }
 
 // TestClusterFailoverFollowed kills a master that has a replica, under
-// load, with the client's default 60s periodic slot-map reload: its
-// partitions serve again within cluster-node-timeout (1s) + 3s because the
-// Store asks for a reload when calls fail; the other partitions keep p99
+// load: its partitions serve again within cluster-node-timeout (1s) + 3s,
+// because the client reloads its slot map when calls fail; the other partitions keep p99
 // under 20ms without an error; writes acknowledged before the kill are
 // counted after it (asynchronous replication may lose the last ones).
 func TestClusterFailoverFollowed(t *testing.T) {
@@ -274,12 +273,9 @@ func TestClusterHungMasterFollowed(t *testing.T) {
 // under load: writes go to the promoted replica within seconds.
 func TestSentinelFailoverFollowed(t *testing.T) {
 	f := redistest.StartFailover(t)
-	c := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: f.MasterName, SentinelAddrs: f.SentinelAddrs(),
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		MaxRetries: 1, ContextTimeoutEnabled: true,
-	})
-	t.Cleanup(func() { _ = c.Close() })
+	opt := clientOption(f.SentinelAddrs()...)
+	opt.Sentinel = rueidis.SentinelOption{MasterSet: f.MasterName}
+	c := newClient(t, opt)
 	m := newManager(t, c, redisstore.Options{KeyPrefix: "sentinel"}, switchboard.Config{PartitionCount: 4})
 	keys := keysPerPartition(m)
 	l := startLoad(m, keys)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/internal/redistest"
 	"github.com/switchboard-go/switchboard/redisstore"
@@ -114,17 +112,18 @@ func (f *freezer) close() {
 
 // TestNodeThatNeverAnswers: against a node that accepts and never answers,
 // every call returns ErrPartitionUnavailable (with ErrOutcomeUnknown)
-// within OpTimeout, whether or not the client honours deadlines, even
-// when the client's own read timeout is long; Resolve answers from the
-// fallback; Init fails within the bound too; and Close ends every call.
+// within OpTimeout, even when the client's own timeouts are long, with
+// and without automatic pipelining; Resolve answers from the fallback;
+// Init fails within the bound too; and Close ends every call.
 func TestNodeThatNeverAnswers(t *testing.T) {
 	srv := redistest.Start(t)
-	for _, deadlines := range []bool{true, false} {
-		t.Run(map[bool]string{true: "client honours deadlines", false: "client ignores deadlines"}[deadlines], func(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(map[bool]string{true: "automatic pipelining", false: "no automatic pipelining"}[pipelining], func(t *testing.T) {
 			fz := startFreezer(t, srv.Addr)
-			c := redis.NewClient(&redis.Options{Addr: fz.Addr(), DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
-				WriteTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: deadlines})
-			t.Cleanup(func() { _ = c.Close() })
+			opt := clientOption(fz.Addr())
+			opt.ForceSingleClient, opt.DisableAutoPipelining = true, !pipelining
+			opt.Dialer.Timeout, opt.ConnWriteTimeout = time.Second, 2*time.Second
+			c := newClient(t, opt)
 			const bound = 150 * time.Millisecond
 			opts := redisstore.Options{KeyPrefix: prefix(t), OpTimeout: bound}
 			st, err := redisstore.New(c, opts)
@@ -190,11 +189,10 @@ func orFail(err error) error {
 	return err
 }
 
-// TestCloseWhileCalling: Close during a storm of calls, through a client
-// that ignores deadlines (the guarded path), neither races nor loses a
-// call: every call ends, later ones report ErrClosed.
+// TestCloseWhileCalling: Close during a storm of calls neither races nor
+// loses a call: every call ends, later ones report ErrClosed.
 func TestCloseWhileCalling(t *testing.T) {
-	c := standaloneClient(t, redistest.Start(t).Addr, false)
+	c := standaloneClient(t, redistest.Start(t).Addr)
 	for round := range 5 {
 		st, err := redisstore.New(c, redisstore.Options{KeyPrefix: prefix(t)})
 		if err != nil {

@@ -1,6 +1,6 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import "github.com/redis/rueidis"
 
 // Every operation on a partition is one of these scripts, run with EVALSHA
 // (EVAL on NOSCRIPT), so it is one round trip and atomic. All keys of a
@@ -130,7 +130,7 @@ end
 `
 
 // getScript: ARGV[2] member, ARGV[3] now. Returns {status, record…}.
-var getScript = redis.NewScript(common + `
+var getScript = rueidis.NewLuaScript(common + `
 local status, rec = look(ARGV[2], ARGV[3])
 if status == 'fresh' then
   local out = flat(rec)
@@ -146,7 +146,7 @@ return {status}
 // none), [14] IfAbsent ("1" or "0").
 // Returns {'stored', revision, evicted, size} or {'conflict'|'superseded',
 // current revision, current priority, size}.
-var setScript = redis.NewScript(common + `
+var setScript = rueidis.NewLuaScript(common + `
 local member, now = ARGV[2], ARGV[3]
 local cur = head(member)
 local fresh = cur ~= nil and older(now, cur.e)
@@ -172,7 +172,7 @@ return {'stored', v, evicted, n}
 // ExternalRoomID, ThreadID and route JSON.
 // Returns {source, record…, exactExpired, roomExpired, invalidated,
 // evicted, size}.
-var resolveScript = redis.NewScript(common + `
+var resolveScript = rueidis.NewLuaScript(common + `
 local member, room, now = ARGV[2], ARGV[3], ARGV[4]
 local status, rec = look(member, now)
 if status == 'fresh' and rec.i == '' then
@@ -225,7 +225,7 @@ return {source, now, ARGV[5], r, source, '', '0', tostring(v), '0', '', exactExp
 // lookScript: ARGV[2] member, [3] room member ("" for none), [4] now.
 // Changes nothing. Returns {exact state, record…, room state, record…,
 // size}; states are 'fresh', 'expired' or 'absent'.
-var lookScript = redis.NewScript(common + `
+var lookScript = rueidis.NewLuaScript(common + `
 local out = {}
 local function peek(member)
   if member == '' then
@@ -256,7 +256,7 @@ return out
 // Invalidate: the reason, [8] the expiry grace in ms.
 // Returns {outcome, record…, size}; outcome is 'applied', 'not_found',
 // 'conflict' or 'unchanged'.
-var feedbackScript = redis.NewScript(common + `
+var feedbackScript = rueidis.NewLuaScript(common + `
 local member, now, confirm = ARGV[2], ARGV[3], ARGV[6] == 'confirm'
 local rec = load(member)
 local function answer(outcome, r)
@@ -287,7 +287,7 @@ return answer('applied', rec)
 `)
 
 // deleteScript: ARGV[2] member. Returns {deleted (0 or 1), size}.
-var deleteScript = redis.NewScript(common + `
+var deleteScript = rueidis.NewLuaScript(common + `
 local existed = 0
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('EXISTS', prefix .. ARGV[2]) == 1 then
   drop(ARGV[2])
@@ -298,7 +298,7 @@ return {existed, size()}
 
 // pruneScript: ARGV[2] now, ARGV[3] now in ms. Deletes every record
 // expired at now. Returns {pruned, size}.
-var pruneScript = redis.NewScript(common + `
+var pruneScript = rueidis.NewLuaScript(common + `
 local now = ARGV[2]
 local pruned = 0
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])) do
@@ -318,7 +318,7 @@ return {pruned, size()}
 // "", invalidated "1"/"0"). Walks the partition in write order; expired
 // records are skipped (and left to pruning). 'delete' deletes the matches.
 // Returns {next score, done (0/1), size, n, then n × (member, record…)}.
-var scanScript = redis.NewScript(common + `
+var scanScript = rueidis.NewLuaScript(common + `
 local now, after, limit, batch, mode = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local f = {ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]}
 local page = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
@@ -348,7 +348,7 @@ return out
 // initScript: KEYS[1] the prefix's meta key; ARGV[1] partition count,
 // ARGV[2] capacity. Records them when the key is new. Returns {partition
 // count, capacity} as recorded.
-var initScript = redis.NewScript(`
+var initScript = rueidis.NewLuaScript(`
 local v = redis.call('HMGET', KEYS[1], 'partitions', 'capacity')
 if not v[1] then
   redis.call('HSET', KEYS[1], 'partitions', ARGV[1], 'capacity', ARGV[2])

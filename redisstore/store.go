@@ -12,9 +12,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/go-json-experiment/json"
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard"
 )
@@ -54,19 +55,16 @@ const (
 // with switchboard.WithStore; the Manager closes it. Closing it does not
 // close the client.
 type Store struct {
-	client  redis.UniversalClient
+	client  rueidis.Client
 	opts    Options
-	guard   bool // the client ignores context deadlines: calls are bounded here
 	graceMs string
 	parts   []partition
-	limit   int
+	limit   string // the capacity, as the scripts take it
 	inited  atomic.Bool
-
-	lastReload atomic.Int64 // unix ns of the last slot-map reload this Store asked for
 
 	mu     sync.RWMutex // guards closed against calls.Add, so Close cannot miss a call
 	closed bool
-	calls  sync.WaitGroup // calls in flight, including guarded ones whose caller gave up
+	calls  sync.WaitGroup // calls in flight
 }
 
 // partition holds the keys of one partition, built once by Init.
@@ -77,19 +75,14 @@ type partition struct {
 
 var _ switchboard.Store = (*Store)(nil)
 
-// New returns a Store on client, which may be a *redis.Client (standalone
-// or Sentinel, via redis.NewFailoverClient), a *redis.ClusterClient or any
-// other redis.UniversalClient. The caller keeps ownership of the client.
-//
-// Timeouts: give the client short timeouts and ContextTimeoutEnabled, for
-// example DialTimeout and ReadTimeout 200ms, MaxRetries 1 and (for a
-// cluster) MaxRedirects 1, so that a node that is down is reported quickly
-// and its connections do not pile up. With ContextTimeoutEnabled false
-// (go-redis' default) the client does not honour deadlines; the Store then
-// runs each call in a goroutine and stops waiting for it after OpTimeout,
-// and the abandoned call ends when the client's own timeouts say so (Close
-// waits for it).
-func New(client redis.UniversalClient, opts Options) (*Store, error) {
+// New returns a Store on client, a rueidis.Client the caller builds and
+// keeps ownership of: standalone, Sentinel (ClientOption.Sentinel) or
+// Redis Cluster (detected from the InitAddress nodes). The client needs no
+// client-side cache (set DisableCache) and should dial with a short
+// timeout (Dialer.Timeout, for example 200ms), so that a node that is down
+// is reported quickly; every call is bounded by Options.OpTimeout through
+// its context, which rueidis honours.
+func New(client rueidis.Client, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: redisstore: nil client", switchboard.ErrInvalidConfig)
 	}
@@ -111,20 +104,7 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	case opts.ExpiryGrace < 0:
 		return nil, fmt.Errorf("%w: redisstore: ExpiryGrace %v must not be negative", switchboard.ErrInvalidConfig, opts.ExpiryGrace)
 	}
-	return &Store{client: client, opts: opts, guard: !honoursDeadlines(client),
-		graceMs: strconv.FormatInt(opts.ExpiryGrace.Milliseconds(), 10)}, nil
-}
-
-func honoursDeadlines(c redis.UniversalClient) bool {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return false
+	return &Store{client: client, opts: opts, graceMs: strconv.FormatInt(opts.ExpiryGrace.Milliseconds(), 10)}, nil
 }
 
 // MetaKey returns the key under which Init records the partition count and
@@ -158,26 +138,24 @@ func (s *Store) Init(cfg switchboard.StoreConfig) error {
 		s.inited.Store(false)
 		return err
 	}
-	s.parts, s.limit = parts, cfg.MaxEntriesPerPartition
+	s.parts, s.limit = parts, strconv.Itoa(cfg.MaxEntriesPerPartition)
 	return nil
 }
 
 func (s *Store) checkMeta(cfg switchboard.StoreConfig) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
 	defer cancel()
-	done, err := s.begin(ctx)
+	err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
-	var reply any
-	err = s.bounded(ctx, done, func(ctx context.Context) error {
-		var err error
-		reply, err = initScript.Run(ctx, s.client, []string{MetaKey(s.opts.KeyPrefix)}, cfg.PartitionCount, cfg.MaxEntriesPerPartition).Result()
-		return err
-	})
+	msg, err := initScript.Exec(ctx, s.client, []string{MetaKey(s.opts.KeyPrefix)},
+		[]string{strconv.Itoa(cfg.PartitionCount), strconv.Itoa(cfg.MaxEntriesPerPartition)}).ToMessage()
+	s.calls.Done()
 	if err != nil {
 		return fmt.Errorf("redisstore: init: %w", s.unavailable(-1, err))
 	}
+	reply := value(&msg)
 	vals, _ := reply.([]any)
 	if len(vals) != 2 {
 		return fmt.Errorf("%w: redisstore: init: unexpected reply %v", switchboard.ErrPartitionUnavailable, reply)
@@ -193,18 +171,18 @@ func (s *Store) checkMeta(cfg switchboard.StoreConfig) error {
 }
 
 // begin admits one call: ErrClosed after Close, the context's error when
-// it is done; otherwise the call is counted until done is called.
-func (s *Store) begin(ctx context.Context) (done func(), err error) {
+// it is done; otherwise the call is counted until it calls s.calls.Done.
+func (s *Store) begin(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, switchboard.ErrClosed
+		return switchboard.ErrClosed
 	}
 	s.calls.Add(1)
-	return s.calls.Done, nil
+	return nil
 }
 
 func (s *Store) part(p int) (*partition, error) {
@@ -215,30 +193,25 @@ func (s *Store) part(p int) (*partition, error) {
 }
 
 // run runs script on partition p in one round trip, bounded by OpTimeout.
-func (s *Store) run(ctx context.Context, p int, script *redis.Script, args ...any) ([]any, error) {
-	done, err := s.begin(ctx)
+func (s *Store) run(ctx context.Context, p int, script *rueidis.Lua, args ...string) ([]any, error) {
+	err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer s.calls.Done()
 	pt, err := s.part(p)
 	if err != nil {
-		done()
 		return nil, err
 	}
-	argv := make([]any, 0, len(args)+1)
+	argv := make([]string, 0, len(args)+1)
 	argv = append(append(argv, pt.prefix), args...)
-	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var reply any
-	err = s.bounded(ctx, done, func(ctx context.Context) error {
-		var err error
-		reply, err = script.Run(ctx, s.client, pt.keys, argv...).Result()
-		return err
-	})
+	msg, err := script.Exec(ctx, s.client, pt.keys, argv).ToMessage()
 	if err != nil {
-		s.followTopology(err)
 		return nil, s.unavailable(p, err)
 	}
+	reply := value(&msg)
 	vals, ok := reply.([]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: redisstore: partition %d: unexpected script reply %T", switchboard.ErrPartitionUnavailable, p, reply)
@@ -246,25 +219,39 @@ func (s *Store) run(ctx context.Context, p int, script *redis.Script, args ...an
 	return vals, nil
 }
 
-// bounded calls fn, returning when it does or when ctx is done, whichever
-// comes first (see New on clients that ignore deadlines), and calls done
-// once fn has returned.
-func (s *Store) bounded(ctx context.Context, done func(), fn func(context.Context) error) error {
-	if !s.guard {
-		defer done()
-		return fn(ctx)
+// bound limits ctx to OpTimeout from now; a deadline ctx already has that
+// comes sooner is kept as it is, without a new context.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= s.opts.OpTimeout {
+		return ctx, func() {}
 	}
-	result := make(chan error, 1)
-	go func() {
-		defer done()
-		result <- fn(ctx)
-	}()
-	select {
-	case err := <-result:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	return context.WithTimeout(ctx, s.opts.OpTimeout)
+}
+
+// value converts a script's reply as RESP2 clients see it: strings,
+// integers, nil for a null or a false, 1 for a true, arrays as []any.
+func value(m *rueidis.RedisMessage) any {
+	switch {
+	case m.IsNil():
+		return nil
+	case m.IsInt64():
+		n, _ := m.AsInt64()
+		return n
+	case m.IsBool():
+		if b, _ := m.AsBool(); b {
+			return int64(1)
+		}
+		return nil
+	case m.IsArray():
+		items, _ := m.ToArray()
+		out := make([]any, len(items))
+		for i := range items {
+			out[i] = value(&items[i])
+		}
+		return out
 	}
+	str, _ := m.ToString()
+	return str
 }
 
 // unavailable wraps a failed call: everything but an error reply of the
@@ -279,8 +266,7 @@ func (s *Store) unavailable(p int, err error) error {
 	if isScriptError(err) {
 		return fmt.Errorf("%w: redisstore: %s: script error: %w", switchboard.ErrPartitionUnavailable, where, err)
 	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) { // the cluster refused it: not applied
+	if _, ok := rueidis.IsRedisErr(err); ok { // the cluster refused it: not applied
 		return fmt.Errorf("%w: %s: %w", switchboard.ErrPartitionUnavailable, where, err)
 	}
 	if notSent(err) {
@@ -289,35 +275,14 @@ func (s *Store) unavailable(p int, err error) error {
 	return fmt.Errorf("%w: %s: %w: %w", switchboard.ErrPartitionUnavailable, where, switchboard.ErrOutcomeUnknown, err)
 }
 
-// ReloadEvery is how often at most a Store asks a Redis Cluster client to
-// reload its slot map after a failed call.
-const ReloadEvery = 250 * time.Millisecond
-
-// followTopology asks a cluster client to reload its slot map after a call
-// failed for a reason other than the script itself (a node down, a
-// timeout, CLUSTERDOWN, a redirect): go-redis reloads by itself only on
-// MOVED/ASK and every ClusterStateReloadInterval (60s by default), so
-// without this a failed-over master's partitions stay unavailable until the
-// next periodic reload. At most one reload per ReloadEvery; go-redis runs
-// at most one at a time.
-func (s *Store) followTopology(err error) {
-	c, ok := s.client.(*redis.ClusterClient)
-	if !ok || isScriptError(err) {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := s.lastReload.Load()
-	if now-last < int64(ReloadEvery) || !s.lastReload.CompareAndSwap(last, now) {
-		return
-	}
-	c.ReloadState(context.Background()) // asynchronous
-}
-
 // isScriptError reports whether err is an error reply of a script (a
-// bug), not of the cluster.
+// bug), not of the cluster. (A Redis Cluster client of rueidis reloads
+// its slot map by itself after a redirect, CLUSTERDOWN or a failed
+// connection, so a failed-over master's partitions come back without the
+// Store's help.)
 func isScriptError(err error) bool {
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
+	rerr, ok := rueidis.IsRedisErr(err)
+	if !ok {
 		return false
 	}
 	for _, transient := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY", "MOVED", "ASK", "NOREPLICAS"} {
@@ -335,7 +300,7 @@ func notSent(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed)
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, rueidis.ErrClosing)
 }
 
 // stamp formats unix nanoseconds as the scripts compare them.
@@ -365,8 +330,7 @@ func (s *Store) redisTTL(now, expires time.Time) string {
 	return strconv.FormatInt((expires.Sub(now) + s.opts.ExpiryGrace + time.Millisecond - 1).Milliseconds(), 10)
 }
 
-func parseStamp(v any) (time.Time, error) {
-	str, _ := v.(string)
+func parseStamp(str string) (time.Time, error) {
 	n, err := strconv.ParseInt(str, 10, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: redisstore: bad timestamp %q", switchboard.ErrPartitionUnavailable, str)
@@ -377,27 +341,39 @@ func parseStamp(v any) (time.Time, error) {
 // record decodes the nine values u, e, r, o, w, p, v, c, i a script
 // returned for a record.
 func record(v []any) (switchboard.Record, error) {
+	if len(v) < recordFields {
+		return switchboard.Record{}, fmt.Errorf("%w: redisstore: short record %v", switchboard.ErrPartitionUnavailable, v)
+	}
+	var f [recordFields]string
+	for i := range f {
+		f[i] = str(v[i])
+	}
+	return recordOf(&f)
+}
+
+// recordFields is how many values a record travels as.
+const recordFields = 9
+
+// recordOf decodes a record's fields u, e, r, o, w, p, v, c, i.
+func recordOf(f *[recordFields]string) (switchboard.Record, error) {
 	var rec switchboard.Record
-	if len(v) < 9 {
-		return rec, fmt.Errorf("%w: redisstore: short record %v", switchboard.ErrPartitionUnavailable, v)
-	}
 	var err error
-	if rec.UpdatedAt, err = parseStamp(v[0]); err != nil {
+	if rec.UpdatedAt, err = parseStamp(f[0]); err != nil {
 		return rec, err
 	}
-	if rec.ExpiresAt, err = parseStamp(v[1]); err != nil {
+	if rec.ExpiresAt, err = parseStamp(f[1]); err != nil {
 		return rec, err
 	}
-	raw, _ := v[2].(string)
-	if err := json.Unmarshal([]byte(raw), &rec.Route); err != nil {
+	// The decoder only reads its input: the string's bytes need no copy.
+	if err := json.Unmarshal(unsafe.Slice(unsafe.StringData(f[2]), len(f[2])), &rec.Route); err != nil {
 		return rec, fmt.Errorf("%w: redisstore: bad stored route: %w", switchboard.ErrPartitionUnavailable, err)
 	}
-	rec.Origin = switchboard.Origin(str(v[3]))
-	rec.Writer = str(v[4])
-	rec.Priority, _ = strconv.Atoi(str(v[5]))
-	rec.Revision, _ = strconv.ParseUint(str(v[6]), 10, 64)
-	rec.Confirmed = str(v[7]) == "1"
-	rec.Invalidated = str(v[8])
+	rec.Origin = switchboard.Origin(f[3])
+	rec.Writer = f[4]
+	rec.Priority, _ = strconv.Atoi(f[5])
+	rec.Revision, _ = strconv.ParseUint(f[6], 10, 64)
+	rec.Confirmed = f[7] == "1"
+	rec.Invalidated = f[8]
 	return rec, nil
 }
 
@@ -422,12 +398,8 @@ func integer(v any) int {
 	return 0
 }
 
-// hitArgs is the HMGET of the fields a read hit needs, in record's order,
-// with the record key at index 1: boxed once, so a call copies it instead
-// of boxing nine strings.
-var hitArgs = []any{"hmget", nil, "u", "e", "r", "o", "w", "p", "v", "c", "i"}
-
-const hitFields = 9
+// hitFields are the fields a read hit needs, in recordOf's order.
+var hitFields = []string{"u", "e", "r", "o", "w", "p", "v", "c", "i"}
 
 // hit is the first look of Get and Resolve, without a script: the
 // record's fields by a plain HMGET, one command. (Resolve reports the size
@@ -441,46 +413,41 @@ const hitFields = 9
 // which decides, and cleans up, atomically (a miss costs two round
 // trips).
 func (s *Store) hit(ctx context.Context, p int, member, now string, valid bool) (rec switchboard.Record, ok bool, err error) {
-	done, err := s.begin(ctx)
+	err = s.begin(ctx)
 	if err != nil {
 		return rec, false, err
 	}
+	defer s.calls.Done()
 	pt, err := s.part(p)
 	if err != nil {
-		done()
 		return rec, false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	args := make([]any, len(hitArgs))
-	copy(args, hitArgs)
-	args[1] = pt.prefix + member
-	var reply any
-	err = s.bounded(ctx, done, func(ctx context.Context) error {
-		var err error
-		reply, err = s.client.Do(ctx, args...).Result()
-		return err
-	})
+	vals, err := s.client.Do(ctx, s.client.B().Hmget().Key(pt.prefix+member).Field(hitFields...).Build()).ToArray()
 	if err != nil {
-		s.followTopology(err)
 		return rec, false, s.unavailable(p, err)
 	}
-	vals, _ := reply.([]any)
-	if len(vals) != hitFields {
+	if len(vals) != recordFields {
 		return rec, false, nil
 	}
-	for _, v := range vals[:8] { // all but i, which is "" for a valid record
-		if v == nil {
-			return rec, false, nil // absent, expired by Redis, or written before the field existed
+	var f [recordFields]string
+	for i := range vals {
+		if vals[i].IsNil() {
+			if i < recordFields-1 { // all but i, which is "" for a valid record
+				return rec, false, nil // absent, expired by Redis, or written before the field existed
+			}
+			continue
 		}
+		f[i], _ = vals[i].ToString()
 	}
-	if e, _ := vals[1].(string); len(e) != len(now) || e <= now {
+	if e := f[1]; len(e) != len(now) || e <= now {
 		return rec, false, nil // expired: the script drops it
 	}
-	if i, _ := vals[8].(string); valid && i != "" {
+	if valid && f[8] != "" {
 		return rec, false, nil // a tombstone: the script resolves past it
 	}
-	if rec, err = record(vals); err != nil {
+	if rec, err = recordOf(&f); err != nil {
 		return rec, false, err
 	}
 	return rec, true, nil
@@ -518,8 +485,8 @@ func (s *Store) Set(ctx context.Context, req switchboard.SetRequest) (switchboar
 		absent = "1"
 	}
 	vals, err := s.run(ctx, req.Key.Partition, setScript, req.Key.Key.String(), stamp(rec.UpdatedAt), stamp(rec.ExpiresAt),
-		nanos(rec.ExpiresAt.Sub(rec.UpdatedAt)), route, rec.Route.ExternalRoomID, rec.Route.ThreadID, rec.Writer,
-		rec.Priority, s.redisTTL(rec.UpdatedAt, rec.ExpiresAt), s.limit, strconv.FormatUint(req.IfRevision, 10), absent)
+		nanos(rec.ExpiresAt.Sub(rec.UpdatedAt)), string(route), rec.Route.ExternalRoomID, rec.Route.ThreadID, rec.Writer,
+		strconv.Itoa(rec.Priority), s.redisTTL(rec.UpdatedAt, rec.ExpiresAt), s.limit, strconv.FormatUint(req.IfRevision, 10), absent)
 	if err != nil {
 		return switchboard.SetResult{}, err
 	}
@@ -549,15 +516,15 @@ func (s *Store) Resolve(ctx context.Context, req switchboard.ResolveRequest) (sw
 	if req.Key.Key.ThreadID != "" {
 		room = req.Room.Key.String()
 	}
-	args := make([]any, 0, 8+3*len(req.Fallbacks))
+	args := make([]string, 0, 8+3*len(req.Fallbacks))
 	args = append(args, member, room, now, stamp(req.ExpiresAt), nanos(req.ExpiresAt.Sub(req.Now)),
-		s.redisTTL(req.Now, req.ExpiresAt), s.limit, len(req.Fallbacks))
+		s.redisTTL(req.Now, req.ExpiresAt), s.limit, strconv.Itoa(len(req.Fallbacks)))
 	for _, f := range req.Fallbacks {
 		raw, err := json.Marshal(f)
 		if err != nil {
 			return switchboard.ResolveResult{}, fmt.Errorf("redisstore: encode fallback: %w", err)
 		}
-		args = append(args, f.ExternalRoomID, f.ThreadID, raw)
+		args = append(args, f.ExternalRoomID, f.ThreadID, string(raw))
 	}
 	vals, err := s.run(ctx, req.Key.Partition, resolveScript, args...)
 	if err != nil {
@@ -680,7 +647,7 @@ func (s *Store) Prune(ctx context.Context, partition int, now time.Time) (switch
 // time a script holds Redis.
 const scanBatch = 256
 
-func filterArgs(f *switchboard.Filter) []any {
+func filterArgs(f *switchboard.Filter) []string {
 	before := ""
 	if !f.UpdatedBefore.IsZero() {
 		before = stamp(f.UpdatedBefore)
@@ -689,13 +656,13 @@ func filterArgs(f *switchboard.Filter) []any {
 	if f.Invalidated {
 		inv = "1"
 	}
-	return []any{f.ChannelType, f.BridgeID, f.RoomID, f.ThreadID, string(f.Scope), f.ExternalRoomID, string(f.Origin), f.Writer, before, inv}
+	return []string{f.ChannelType, f.BridgeID, f.RoomID, f.ThreadID, string(f.Scope), f.ExternalRoomID, string(f.Origin), f.Writer, before, inv}
 }
 
 // scan runs one scan script. It returns the reply's next score, done,
 // size, count and the rest.
 func (s *Store) scan(ctx context.Context, partition int, now time.Time, after uint64, limit, batch int, mode string, f *switchboard.Filter) (next uint64, done bool, size, n int, rest []any, err error) {
-	args := append([]any{stamp(now), after, limit, batch, mode}, filterArgs(f)...)
+	args := append([]string{stamp(now), strconv.FormatUint(after, 10), strconv.Itoa(limit), strconv.Itoa(batch), mode}, filterArgs(f)...)
 	vals, err := s.run(ctx, partition, scanScript, args...)
 	if err != nil {
 		return 0, false, 0, 0, nil, err
@@ -763,64 +730,43 @@ func (s *Store) DeleteMatching(ctx context.Context, req switchboard.DeleteReques
 }
 
 // Stat implements switchboard.Store. Owner is the address of the node that
-// serves the partition's slot; Available is the result of a real call to
-// it (ZCARD of the partition, which also gives Entries).
+// serves the partition's slot as that node sees it (the laddr of CLIENT
+// INFO, pipelined with the partition's ZCARD on the same connection, so it
+// names the master a Sentinel or cluster client is talking to); Available
+// is the result of that real call (which also gives Entries).
 func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatus, error) {
-	done, err := s.begin(ctx)
+	err := s.begin(ctx)
 	if err != nil {
 		return switchboard.StoreStatus{}, err
 	}
+	defer s.calls.Done()
 	pt, err := s.part(partition)
 	if err != nil {
-		done()
 		return switchboard.StoreStatus{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var st switchboard.StoreStatus
 	var n int64
-	var owner, laddr string
-	err = s.bounded(ctx, done, func(ctx context.Context) error {
-		owner = s.owner(ctx, pt.keys[0])
-		if owner != failoverAddr {
-			var err error
-			n, err = s.client.ZCard(ctx, pt.keys[0]).Result()
-			return err
-		}
-		// A Sentinel-backed client does not say which master it talks to;
-		// the master does (CLIENT INFO's laddr), in the same round trip.
-		var card *redis.IntCmd
-		var info *redis.Cmd
-		if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			card = p.ZCard(ctx, pt.keys[0])
-			info = p.Do(ctx, "CLIENT", "INFO")
-			return nil
-		}); err != nil {
-			return err
-		}
-		n = card.Val()
-		text, _ := info.Text()
+	var laddr string
+	// Both commands go to the node of the partition's slot: rueidis sends a
+	// keyless command pipelined with keyed ones to the keyed ones' node.
+	res := s.client.DoMulti(ctx, s.client.B().Zcard().Key(pt.keys[0]).Build(), s.client.B().ClientInfo().Build())
+	n, err = res[0].AsInt64()
+	if err == nil {
+		var text string
+		text, err = res[1].ToString()
 		laddr = fieldOf(text, "laddr")
-		return nil
-	})
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && errors.Is(cerr, context.Canceled) {
 			return switchboard.StoreStatus{}, cerr
 		}
-		s.followTopology(err)
 		return st, nil // unreachable: Available stays false
 	}
-	st.Owner = owner
-	if laddr != "" {
-		st.Owner = laddr
-	}
-	st.Available, st.Entries = true, int(n)
+	st.Owner, st.Available, st.Entries = laddr, true, int(n)
 	return st, nil
 }
-
-// failoverAddr is what a Sentinel-backed *redis.Client reports as its
-// address.
-const failoverAddr = "FailoverClient"
 
 // fieldOf returns the value of name in a "k=v k=v" line.
 func fieldOf(line, name string) string {
@@ -832,23 +778,8 @@ func fieldOf(line, name string) string {
 	return ""
 }
 
-// owner returns the address of the node serving key.
-func (s *Store) owner(ctx context.Context, key string) string {
-	switch c := s.client.(type) {
-	case *redis.ClusterClient:
-		node, err := c.MasterForKey(ctx, key)
-		if err != nil {
-			return ""
-		}
-		return node.Options().Addr
-	case *redis.Client:
-		return c.Options().Addr
-	}
-	return ""
-}
-
-// Close implements switchboard.Store: it waits for calls in flight to end,
-// abandoned ones included (see New). It does not close the client.
+// Close implements switchboard.Store: it waits for calls in flight to end.
+// It does not close the client.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard"
@@ -22,32 +22,47 @@ import (
 	"github.com/switchboard-go/switchboard/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// rueidis' cluster client closes the connections of a slot map it replaced
+// five seconds later, from a goroutine that outlives Close by up to that.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+}
 
 // prefix makes a key prefix unique to the (sub)test.
 func prefix(t *testing.T) string {
 	return strings.NewReplacer("/", ":", " ", "_", "{", "(", "}", ")").Replace(t.Name())
 }
 
-func standaloneClient(t *testing.T, addr string, deadlines bool) *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
-		WriteTimeout: 200 * time.Millisecond, MaxRetries: 1, ContextTimeoutEnabled: deadlines,
-	})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+// clientOption is how the tests build clients: short dial and write
+// timeouts, no client-side cache, as redisstore.New asks.
+func clientOption(addrs ...string) rueidis.ClientOption {
+	return rueidis.ClientOption{InitAddress: addrs, DisableCache: true,
+		Dialer: net.Dialer{Timeout: 200 * time.Millisecond}, ConnWriteTimeout: 200 * time.Millisecond}
 }
 
-func clusterClient(t *testing.T, addrs []string) *redis.ClusterClient {
-	c := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: addrs, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
-		WriteTimeout: 200 * time.Millisecond, MaxRetries: 1, MaxRedirects: 1, ContextTimeoutEnabled: true,
-	})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+// newClient returns a client wrapped in a testClient, closed when the test
+// ends.
+func newClient(tb testing.TB, opt rueidis.ClientOption) *testClient {
+	tb.Helper()
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return &testClient{Client: c, broken: map[string]bool{}}
 }
 
-func newStore(t *testing.T, c redis.UniversalClient) *redisstore.Store {
+func standaloneClient(t *testing.T, addr string) *testClient {
+	opt := clientOption(addr)
+	opt.ForceSingleClient = true
+	return newClient(t, opt)
+}
+
+func clusterClient(t *testing.T, addrs []string) *testClient {
+	return newClient(t, clientOption(addrs...))
+}
+
+func newStore(t *testing.T, c rueidis.Client) *redisstore.Store {
 	st, err := redisstore.New(c, redisstore.Options{KeyPrefix: prefix(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -55,27 +70,26 @@ func newStore(t *testing.T, c redis.UniversalClient) *redisstore.Store {
 	return st
 }
 
-// faultHook is a go-redis hook that fails every command touching a key of
-// a broken partition as a refused connection does, before it is sent: the
-// storetest.PartitionBreaker of the Redis stores under test.
-type faultHook struct {
+// testClient wraps a rueidis.Client: it counts round trips (a command, or
+// a pipeline of them, is one), and fails every command touching a key of
+// a broken partition as a refused connection does, before it is sent —
+// the storetest.PartitionBreaker of the Redis stores under test.
+type testClient struct {
+	rueidis.Client
+	trips  atomic.Int64
 	mu     sync.Mutex
 	broken map[string]bool // hash tags "{prefix:p}"
 }
 
-func addFaultHook(c redis.UniversalClient) *faultHook {
-	h := &faultHook{broken: map[string]bool{}}
-	c.AddHook(h)
-	return h
-}
-
-func (h *faultHook) fails(cmd redis.Cmder) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, a := range cmd.Args()[1:] {
-		if s, ok := a.(string); ok && strings.HasPrefix(s, "{") {
-			if i := strings.IndexByte(s, '}'); i > 0 && h.broken[s[:i+1]] {
-				return true
+func (c *testClient) fails(cmds ...rueidis.Completed) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range cmds {
+		for _, a := range cmd.Commands()[1:] {
+			if strings.HasPrefix(a, "{") {
+				if i := strings.IndexByte(a, '}'); i > 0 && c.broken[a[:i+1]] {
+					return true
+				}
 			}
 		}
 	}
@@ -84,47 +98,74 @@ func (h *faultHook) fails(cmd redis.Cmder) bool {
 
 var errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 
-func (h *faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.fails(cmd) {
-			cmd.SetErr(errRefused)
-			return errRefused
-		}
-		return next(ctx, cmd)
+func (c *testClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if c.fails(cmd) {
+		return rueidis.NewErrorResult(errRefused)
 	}
-}
-func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if h.fails(cmd) {
-				cmd.SetErr(errRefused)
-				return errRefused
-			}
-		}
-		return next(ctx, cmds)
-	}
+	c.trips.Add(1)
+	return c.Client.Do(ctx, cmd)
 }
 
-// breakable is a redisstore.Store whose partitions the faultHook can break.
+func (c *testClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	if c.fails(cmds...) {
+		return refusedAll(len(cmds))
+	}
+	c.trips.Add(1)
+	return c.Client.DoMulti(ctx, cmds...)
+}
+
+func (c *testClient) Dedicated(fn func(rueidis.DedicatedClient) error) error {
+	return c.Client.Dedicated(func(d rueidis.DedicatedClient) error { return fn(&testDedicated{d, c}) })
+}
+
+type testDedicated struct {
+	rueidis.DedicatedClient
+	c *testClient
+}
+
+func (d *testDedicated) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if d.c.fails(cmd) {
+		return rueidis.NewErrorResult(errRefused)
+	}
+	d.c.trips.Add(1)
+	return d.DedicatedClient.Do(ctx, cmd)
+}
+
+func (d *testDedicated) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	if d.c.fails(cmds...) {
+		return refusedAll(len(cmds))
+	}
+	d.c.trips.Add(1)
+	return d.DedicatedClient.DoMulti(ctx, cmds...)
+}
+
+func refusedAll(n int) []rueidis.RedisResult {
+	out := make([]rueidis.RedisResult, n)
+	for i := range out {
+		out[i] = rueidis.NewErrorResult(errRefused)
+	}
+	return out
+}
+
+// breakable is a redisstore.Store whose partitions its testClient can
+// break.
 type breakable struct {
 	*redisstore.Store
-	hook   *faultHook
+	client *testClient
 	prefix string
 }
 
 func (b *breakable) set(p int, broken bool) {
-	b.hook.mu.Lock()
-	defer b.hook.mu.Unlock()
-	b.hook.broken[fmt.Sprintf("{%s:%d}", b.prefix, p)] = broken
+	b.client.mu.Lock()
+	defer b.client.mu.Unlock()
+	b.client.broken[fmt.Sprintf("{%s:%d}", b.prefix, p)] = broken
 }
 
 func (b *breakable) BreakPartition(p int) { b.set(p, true) }
 func (b *breakable) HealPartition(p int)  { b.set(p, false) }
 
 // conformance runs the suite on stores over c whose partitions can be broken.
-func conformance(t *testing.T, c redis.UniversalClient) {
-	hook := addFaultHook(c)
+func conformance(t *testing.T, c *testClient) {
 	var n atomic.Int64 // a subtest may make several stores: each gets its own prefix
 	storetest.Run(t, func(t *testing.T) switchboard.Store {
 		p := fmt.Sprintf("%s:%d", prefix(t), n.Add(1))
@@ -132,13 +173,13 @@ func conformance(t *testing.T, c redis.UniversalClient) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &breakable{Store: st, hook: hook, prefix: p}
+		return &breakable{Store: st, client: c, prefix: p}
 	})
 }
 
 // newManager returns a Manager over a redisstore on c; both are closed when
 // the test ends.
-func newManager(tb testing.TB, c redis.UniversalClient, opts redisstore.Options, cfg switchboard.Config) *switchboard.Manager {
+func newManager(tb testing.TB, c rueidis.Client, opts redisstore.Options, cfg switchboard.Config) *switchboard.Manager {
 	tb.Helper()
 	st, err := redisstore.New(c, opts)
 	if err != nil {
@@ -154,15 +195,7 @@ func newManager(tb testing.TB, c redis.UniversalClient, opts redisstore.Options,
 
 func TestConformanceStandalone(t *testing.T) {
 	srv := redistest.Start(t)
-	conformance(t, standaloneClient(t, srv.Addr, true))
-}
-
-// TestConformanceStandaloneNoDeadlines runs the suite through a client with
-// go-redis' default of ignoring context deadlines: the Store bounds the
-// calls itself.
-func TestConformanceStandaloneNoDeadlines(t *testing.T) {
-	srv := redistest.Start(t)
-	conformance(t, standaloneClient(t, srv.Addr, false))
+	conformance(t, standaloneClient(t, srv.Addr))
 }
 
 func TestConformanceCluster(t *testing.T) {
@@ -172,7 +205,7 @@ func TestConformanceCluster(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	srv := redistest.Start(t)
-	c := standaloneClient(t, srv.Addr, true)
+	c := standaloneClient(t, srv.Addr)
 	for _, o := range []redisstore.Options{
 		{KeyPrefix: "a{b"}, {KeyPrefix: "a}"}, {OpTimeout: -time.Second}, {OpTimeout: 2 * time.Second}, {ExpiryGrace: -1},
 	} {
@@ -185,32 +218,19 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-// commandCounter is a go-redis hook counting the round trips the client
-// makes: each command, and each pipeline as one.
-type commandCounter struct{ n atomic.Int64 }
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
-}
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
-}
-
 // TestOneRoundTripPerOperation: every operation is one round trip, except
 // a Resolve that finds no fresh, valid record of its own key (two: the
 // plain read, then the script).
 func TestOneRoundTripPerOperation(t *testing.T) {
 	for _, mode := range []string{"standalone", "cluster"} {
 		t.Run(mode, func(t *testing.T) {
-			var c redis.UniversalClient
+			var c *testClient
 			if mode == "standalone" {
-				c = standaloneClient(t, redistest.Start(t).Addr, true)
+				c = standaloneClient(t, redistest.Start(t).Addr)
 			} else {
 				c = clusterClient(t, redistest.StartCluster(t).Addrs())
 			}
-			counter := &commandCounter{}
-			c.AddHook(counter)
+			counter := &c.trips
 			m, err := switchboard.New(switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: 2}, switchboard.WithStore(newStore(t, c)))
 			if err != nil {
 				t.Fatal(err)
@@ -255,7 +275,7 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 			}
 			for i := 100; i < 120; i++ {
 				for _, name := range order {
-					before := counter.n.Load()
+					before := counter.Load()
 					if err := ops[name](i); err != nil && !errors.Is(err, switchboard.ErrConflict) {
 						t.Fatalf("%s: %v", name, err)
 					}
@@ -263,16 +283,16 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 					if name == "Resolve miss" || name == "Resolve past it" {
 						want = 2 // the plain read that finds no fresh, valid record, then the script
 					}
-					if got := counter.n.Load() - before; got != want {
+					if got := counter.Load() - before; got != want {
 						t.Fatalf("%s took %d round trips, want %d", name, got, want)
 					}
 				}
 			}
-			before := counter.n.Load()
+			before := counter.Load()
 			if _, err := m.Prune(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := counter.n.Load() - before; got != 4 {
+			if got := counter.Load() - before; got != 4 {
 				t.Fatalf("Prune of 4 partitions took %d round trips, want 4", got)
 			}
 		})
@@ -316,7 +336,7 @@ func TestTwoManagersShareState(t *testing.T) {
 // remaining TTL plus the grace.
 func TestRedisExpiresRecords(t *testing.T) {
 	srv := redistest.Start(t)
-	c := standaloneClient(t, srv.Addr, true)
+	c := standaloneClient(t, srv.Addr)
 	m := newManager(t, c, redisstore.Options{KeyPrefix: "exp", ExpiryGrace: 30 * time.Second},
 		switchboard.Config{PartitionCount: 1, TTL: 10 * time.Minute})
 	ctx := context.Background()
@@ -324,25 +344,23 @@ func TestRedisExpiresRecords(t *testing.T) {
 	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "x"}, switchboard.WithTTL(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	ttl, err := c.PTTL(ctx, "{exp:0}:r:"+k.String()).Result()
+	ms, err := c.Do(ctx, c.B().Pttl().Key("{exp:0}:r:"+k.String()).Build()).AsInt64()
 	if err != nil {
 		t.Fatal(err)
 	}
+	ttl := time.Duration(ms) * time.Millisecond
 	if ttl <= time.Minute || ttl > time.Minute+30*time.Second+time.Second {
 		t.Fatalf("Redis expiry of the record = %v, want about 1m30s", ttl)
 	}
 }
 
 // TestConformanceSentinel runs the suite through a Sentinel-backed client
-// (redis.NewFailoverClient), as a Sentinel deployment uses it.
+// (ClientOption.Sentinel), as a Sentinel deployment uses it.
 func TestConformanceSentinel(t *testing.T) {
 	s := redistest.StartSentinel(t)
-	c := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: s.MasterName, SentinelAddrs: []string{s.Sentinel.Addr},
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		MaxRetries: 1, ContextTimeoutEnabled: true,
-	})
-	t.Cleanup(func() { _ = c.Close() })
+	opt := clientOption(s.Sentinel.Addr)
+	opt.Sentinel = rueidis.SentinelOption{MasterSet: s.MasterName}
+	c := newClient(t, opt)
 	conformance(t, c)
 	m := newManager(t, c, redisstore.Options{KeyPrefix: "owner"}, switchboard.Config{PartitionCount: 2})
 	ps, err := m.PartitionStatus(context.Background(), 0)
@@ -355,7 +373,7 @@ func TestConformanceSentinel(t *testing.T) {
 // count and capacity; a second Manager that differs fails to start, naming
 // both values, and changes nothing stored.
 func TestReplicasMustAgree(t *testing.T) {
-	c := standaloneClient(t, redistest.Start(t).Addr, true)
+	c := standaloneClient(t, redistest.Start(t).Addr)
 	ctx := context.Background()
 	first := newManager(t, c, redisstore.Options{KeyPrefix: "replicas"}, switchboard.Config{PartitionCount: 4, MaxEntriesPerPartition: 100})
 	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_123"}

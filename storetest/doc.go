@@ -21,7 +21,7 @@
 //   - Faults: unavailable partitions, partial prune and delete, recovery —
 //     run when the store implements PartitionBreaker (a memory store wraps
 //     itself in a FaultStore for that; redisstore's tests break partitions
-//     with a go-redis hook).
+//     with a wrapper of the rueidis client).
 //
 // Every backend runs it; new behaviour goes into the suite first so that
 // backends cannot drift apart:

@@ -98,7 +98,10 @@ func (c *benchCmd) run(ctx context.Context, args []string) error {
 		case "memory":
 			name = "embedded memory"
 		case "redis":
-			rdb := newRedisClient(RedisConfig{Addrs: strings.Split(*redisAddr, ","), Cluster: *redisCluster})
+			rdb, err := newRedisClient(RedisConfig{Addrs: strings.Split(*redisAddr, ","), Cluster: *redisCluster})
+			if err != nil {
+				return err
+			}
 			defer rdb.Close()
 			st, err := redisstore.New(rdb, redisstore.Options{KeyPrefix: fmt.Sprintf("bench:%d", *seed)})
 			if err != nil {

@@ -64,22 +64,29 @@ type RedisConfig struct {
 	// ExpiryGrace is how long past a route's expiry Redis deletes it by
 	// itself (redisstore.Options.ExpiryGrace). Default 1m.
 	ExpiryGrace time.Duration `yaml:"expiry_grace"`
-	// DialTimeout, ReadTimeout and WriteTimeout are the client's. Defaults
-	// 200ms, 300ms, 300ms: short, so a dead node is reported quickly.
+	// DialTimeout bounds connecting to a node; ReadTimeout and WriteTimeout
+	// bound, per connection, writing a request and waiting for answers
+	// (rueidis has one such timeout, ConnWriteTimeout: the larger of the
+	// two). Defaults 200ms, 300ms, 300ms: short, so a dead node is
+	// reported quickly.
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	ReadTimeout  time.Duration `yaml:"read_timeout"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MaxRetries is how often the client retries a failed command; 0 means
-	// the default, 1; -1 means none.
+	// MaxRetries -1 turns off the client's retries; any other value keeps
+	// rueidis' own policy (read-only commands are retried on connection
+	// errors within the call's deadline; the store's scripts, which write,
+	// are not). 0 is the default.
 	MaxRetries int `yaml:"max_retries"`
-	// PoolSize is the client's connections per node; 0 means go-redis'
-	// default, 10 per GOMAXPROCS.
+	// PoolSize is the client's pool of dedicated connections per node
+	// (rueidis' BlockingPoolSize); the store's calls do not use it: they
+	// are pipelined over one shared connection per node. 0 means rueidis'
+	// default.
 	PoolSize int `yaml:"pool_size"`
 	// ClusterReloadInterval is how often a cluster client reloads the slot
-	// map without being asked. The store also asks for a reload (at most
-	// every 250ms) whenever a call fails, which is what follows a failover
-	// within seconds; this only bounds how stale the map gets otherwise.
-	// Default 10s.
+	// map without being asked. The client also reloads it whenever a call
+	// meets a redirect, CLUSTERDOWN or a failed connection, which is what
+	// follows a failover within seconds; this only bounds how stale the
+	// map gets otherwise. Default 10s.
 	ClusterReloadInterval time.Duration `yaml:"cluster_reload_interval"`
 }
 
@@ -88,7 +95,6 @@ const (
 	defaultRedisDialTimeout  = 200 * time.Millisecond
 	defaultRedisReadTimeout  = 300 * time.Millisecond
 	defaultRedisWriteTimeout = 300 * time.Millisecond
-	defaultRedisMaxRetries   = 1
 	defaultRedisReload       = 10 * time.Second
 )
 
@@ -397,7 +403,7 @@ func (rc RedisConfig) validate() error {
 	case rc.DialTimeout < 0 || rc.ReadTimeout < 0 || rc.WriteTimeout < 0 || rc.ClusterReloadInterval < 0:
 		return fmt.Errorf("redis dial_timeout, read_timeout, write_timeout and cluster_reload_interval must not be negative")
 	case rc.MaxRetries < -1:
-		return fmt.Errorf("redis.max_retries %d: want -1 (none), 0 (the default, 1) or more", rc.MaxRetries)
+		return fmt.Errorf("redis.max_retries %d: want -1 (no retries) or 0 and up (the client's own retry policy)", rc.MaxRetries)
 	case rc.PoolSize < 0:
 		return fmt.Errorf("redis.pool_size %d must not be negative", rc.PoolSize)
 	}

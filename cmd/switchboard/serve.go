@@ -16,7 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/redisstore"
@@ -66,10 +66,10 @@ func (c *serveCmd) load(args []string) (cfg Config, instances []instance, discar
 	redisCluster := fs.Bool("redis-cluster", false, "the Redis addresses are a Redis Cluster")
 	redisOpTimeout := fs.Duration("redis-op-timeout", 0, "bound of every Redis store call, 1ms..1s (default 500ms)")
 	redisDial := fs.Duration("redis-dial-timeout", 0, "Redis dial timeout (default 200ms)")
-	redisRead := fs.Duration("redis-read-timeout", 0, "Redis read timeout (default 300ms)")
+	redisRead := fs.Duration("redis-read-timeout", 0, "Redis read timeout (default 300ms; the client uses the larger of read and write)")
 	redisWrite := fs.Duration("redis-write-timeout", 0, "Redis write timeout (default 300ms)")
-	redisRetries := fs.Int("redis-max-retries", 0, "Redis command retries; -1 none (default 1)")
-	redisPool := fs.Int("redis-pool-size", 0, "Redis connections per node (default: go-redis', 10 per GOMAXPROCS)")
+	redisRetries := fs.Int("redis-max-retries", 0, "Redis retries: -1 none; otherwise the client's own, of read-only commands")
+	redisPool := fs.Int("redis-pool-size", 0, "Redis dedicated connections per node (default: rueidis'; the store's calls are pipelined and do not use them)")
 	redisReload := fs.Duration("redis-cluster-reload-interval", 0, "periodic slot-map reload of a Redis Cluster client (default 10s)")
 	partitions := fs.Int("partition-count", 0, "partitions of every instance without its own (required with --backend redis)")
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address for instances without tokens")
@@ -167,7 +167,7 @@ type running struct {
 type serving struct {
 	runs    []*running
 	handler http.Handler
-	rdb     redis.UniversalClient // nil for the memory backend
+	rdb     rueidis.Client // nil for the memory backend
 	logger  *slog.Logger
 }
 
@@ -199,7 +199,9 @@ func open(cfg Config, instances []instance, discard bool, logger *slog.Logger) (
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Backend == "redis" {
-		sv.rdb = newRedisClient(cfg.Redis)
+		if sv.rdb, err = newRedisClient(cfg.Redis); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -287,7 +289,7 @@ func (sv *serving) close() {
 	}
 	sv.runs = nil
 	if sv.rdb != nil {
-		_ = sv.rdb.Close()
+		sv.rdb.Close()
 		sv.rdb = nil
 	}
 }
@@ -377,28 +379,36 @@ func (sv *serving) run(ctx context.Context, cfg Config, ln net.Listener, tc *tls
 	return err
 }
 
-func newRedisClient(rc RedisConfig) redis.UniversalClient {
+// newRedisClient builds the rueidis client of the redis backend from rc:
+// standalone unless cluster or sentinel_master is set, no client-side
+// cache, short dial and connection timeouts.
+func newRedisClient(rc RedisConfig) (rueidis.Client, error) {
 	addrs := rc.Addrs
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1:6379"}
 	}
-	var tlsConfig *tls.Config
+	opt := rueidis.ClientOption{
+		InitAddress: addrs, Username: rc.Username, Password: rc.Password, DisableCache: true,
+		Dialer: net.Dialer{Timeout: or(rc.DialTimeout, defaultRedisDialTimeout)},
+		// rueidis has one timeout per connection, for writes and for the
+		// answers it waits for: the larger of the two configured.
+		ConnWriteTimeout: max(or(rc.ReadTimeout, defaultRedisReadTimeout), or(rc.WriteTimeout, defaultRedisWriteTimeout)),
+		DisableRetry:     rc.MaxRetries < 0,
+		BlockingPoolSize: rc.PoolSize,
+		ClusterOption:    rueidis.ClusterOption{ShardsRefreshInterval: or(rc.ClusterReloadInterval, defaultRedisReload)},
+	}
 	if rc.TLS {
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	uo := &redis.UniversalOptions{
-		Addrs: addrs, IsClusterMode: rc.Cluster, MasterName: rc.SentinelMaster,
-		Username: rc.Username, Password: rc.Password, TLSConfig: tlsConfig,
-		DialTimeout: or(rc.DialTimeout, defaultRedisDialTimeout), ReadTimeout: or(rc.ReadTimeout, defaultRedisReadTimeout),
-		WriteTimeout: or(rc.WriteTimeout, defaultRedisWriteTimeout), MaxRetries: or(rc.MaxRetries, defaultRedisMaxRetries),
-		PoolSize: rc.PoolSize, MaxRedirects: 1, ContextTimeoutEnabled: true,
+	switch {
+	case rc.SentinelMaster != "":
+		opt.Sentinel = rueidis.SentinelOption{MasterSet: rc.SentinelMaster, Dialer: opt.Dialer, TLSConfig: opt.TLSConfig}
+	case !rc.Cluster:
+		opt.ForceSingleClient = true
 	}
-	if rc.Cluster {
-		// UniversalOptions has no reload interval: build the cluster client
-		// from its cluster options.
-		co := uo.Cluster()
-		co.ClusterStateReloadInterval = or(rc.ClusterReloadInterval, defaultRedisReload)
-		return redis.NewClusterClient(co)
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", strings.Join(addrs, ","), err)
 	}
-	return redis.NewUniversalClient(uo)
+	return c, nil
 }
