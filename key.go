@@ -3,6 +3,7 @@ package switchboard
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // SessionKey identifies one conversation: a room (chat, channel, DM) of one
@@ -84,24 +85,37 @@ func (k SessionKey) String() string {
 	if plain {
 		return strings.Join(parts[:n], ":")
 	}
-	var b strings.Builder
-	b.Grow(size + 8)
+	b := k.appendString(make([]byte, 0, size+8))
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation
+}
+
+// appendString appends the string form of k to b.
+func (k SessionKey) appendString(b []byte) []byte {
+	n := 3
+	if k.ThreadID != "" {
+		n = 4
+	}
+	parts := [4]string{k.ChannelType, k.BridgeID, k.RoomID, k.ThreadID}
 	for i, p := range parts[:n] {
 		if i > 0 {
-			b.WriteByte(':')
+			b = append(b, ':')
+		}
+		if !strings.ContainsAny(p, "%:") {
+			b = append(b, p...)
+			continue
 		}
 		for j := 0; j < len(p); j++ {
 			switch c := p[j]; c {
 			case '%':
-				b.WriteString("%25")
+				b = append(b, "%25"...)
 			case ':':
-				b.WriteString("%3A")
+				b = append(b, "%3A"...)
 			default:
-				b.WriteByte(c)
+				b = append(b, c)
 			}
 		}
 	}
-	return b.String()
+	return b
 }
 
 // ParseSessionKey parses the string form produced by SessionKey.String. A
@@ -171,6 +185,20 @@ func unescapeComponent(s string) (string, error) {
 		i += 2
 	}
 	return b.String(), nil
+}
+
+// AppendText implements encoding.TextAppender: it appends the string form
+// of k to b, as MarshalText returns it (nothing for the zero SessionKey; an
+// error wrapping ErrInvalidSessionKey, and b unchanged, for any other
+// invalid key).
+func (k SessionKey) AppendText(b []byte) ([]byte, error) {
+	if k == (SessionKey{}) {
+		return b, nil
+	}
+	if err := k.Validate(); err != nil {
+		return b, err
+	}
+	return k.appendString(b), nil
 }
 
 // MarshalText implements encoding.TextMarshaler with the string form. The

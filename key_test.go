@@ -172,5 +172,32 @@ func FuzzParseSessionKey(f *testing.F) {
 		if err != nil || got != k {
 			t.Fatalf("ParseSessionKey(%q) = %#v, %v; want %#v", k.String(), got, err, k)
 		}
+		if b, err := k.AppendText([]byte("p:")); err != nil || string(b) != "p:"+k.String() {
+			t.Fatalf("AppendText = %q, %v; want %q", b, err, "p:"+k.String())
+		}
 	})
+}
+
+func TestSessionKeyAppendText(t *testing.T) {
+	tests := []struct {
+		key     switchboard.SessionKey
+		want    string
+		invalid bool
+	}{
+		{switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_123"}, "x/telegram:bot_1:chat_123", false},
+		{switchboard.SessionKey{ChannelType: "slack", BridgeID: "T1", RoomID: "C1", ThreadID: "169.01"}, "x/slack:T1:C1:169.01", false},
+		{switchboard.SessionKey{ChannelType: "matrix", BridgeID: "100%", RoomID: "!a:m.org"}, "x/matrix:100%25:!a%3Am.org", false},
+		{switchboard.SessionKey{}, "x/", false},
+		{switchboard.SessionKey{ChannelType: "c"}, "x/", true},
+		{switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: "r\x00"}, "x/", true},
+	}
+	for _, tt := range tests {
+		got, err := tt.key.AppendText([]byte("x/"))
+		if string(got) != tt.want || (err != nil) != tt.invalid || (tt.invalid && !errors.Is(err, switchboard.ErrInvalidSessionKey)) {
+			t.Errorf("%#v.AppendText = %q, %v; want %q, invalid %v", tt.key, got, err, tt.want, tt.invalid)
+		}
+		if !tt.invalid && tt.key != (switchboard.SessionKey{}) && string(got) != "x/"+tt.key.String() {
+			t.Errorf("AppendText %q differs from String %q", got, tt.key.String())
+		}
+	}
 }

@@ -411,55 +411,62 @@ var hitFields = []string{"u", "e", "r", "o", "w", "p", "v", "c", "i"}
 // is false unless the record is fresh at now — and valid, when valid is
 // asked for — with every field written: then the caller runs the script,
 // which decides, and cleans up, atomically (a miss costs two round
-// trips).
-func (s *Store) hit(ctx context.Context, p int, member, now string, valid bool) (rec switchboard.Record, ok bool, err error) {
-	err = s.begin(ctx)
-	if err != nil {
-		return rec, false, err
+// trips). member is the key's string form, for that script.
+func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time, valid bool) (rec switchboard.Record, ok bool, member string, err error) {
+	if err = s.begin(ctx); err != nil {
+		return rec, false, "", err
 	}
 	defer s.calls.Done()
-	pt, err := s.part(p)
+	pt, err := s.part(key.Partition)
 	if err != nil {
-		return rec, false, err
+		return rec, false, "", err
 	}
+	// The record key in one allocation; the member is its tail.
+	k := &key.Key
+	buf := make([]byte, 0, len(pt.prefix)+len(k.ChannelType)+len(k.BridgeID)+len(k.RoomID)+len(k.ThreadID)+8)
+	if buf, err = k.AppendText(append(buf, pt.prefix...)); err != nil {
+		return rec, false, "", err
+	}
+	recordKey := unsafe.String(unsafe.SliceData(buf), len(buf))
+	member = recordKey[len(pt.prefix):]
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	vals, err := s.client.Do(ctx, s.client.B().Hmget().Key(pt.prefix+member).Field(hitFields...).Build()).ToArray()
+	vals, err := s.client.Do(ctx, s.client.B().Hmget().Key(recordKey).Field(hitFields...).Build()).ToArray()
 	if err != nil {
-		return rec, false, s.unavailable(p, err)
+		return rec, false, member, s.unavailable(key.Partition, err)
 	}
 	if len(vals) != recordFields {
-		return rec, false, nil
+		return rec, false, member, nil
 	}
 	var f [recordFields]string
 	for i := range vals {
 		if vals[i].IsNil() {
 			if i < recordFields-1 { // all but i, which is "" for a valid record
-				return rec, false, nil // absent, expired by Redis, or written before the field existed
+				return rec, false, member, nil // absent, expired by Redis, or written before the field existed
 			}
 			continue
 		}
 		f[i], _ = vals[i].ToString()
 	}
-	if e := f[1]; len(e) != len(now) || e <= now {
-		return rec, false, nil // expired: the script drops it
+	if e, err := strconv.ParseInt(f[1], 10, 64); err != nil || e <= now.UnixNano() {
+		return rec, false, member, nil // expired (or unreadable): the script decides
 	}
 	if valid && f[8] != "" {
-		return rec, false, nil // a tombstone: the script resolves past it
+		return rec, false, member, nil // a tombstone: the script resolves past it
 	}
 	if rec, err = recordOf(&f); err != nil {
-		return rec, false, err
+		return rec, false, member, err
 	}
-	return rec, true, nil
+	return rec, true, member, nil
 }
 
 // Get implements switchboard.Store.
 func (s *Store) Get(ctx context.Context, key switchboard.StoreKey, now time.Time) (switchboard.Record, error) {
-	member, at := key.Key.String(), stamp(now)
-	if rec, ok, err := s.hit(ctx, key.Partition, member, at, false); ok || err != nil {
+	rec, ok, member, err := s.hit(ctx, key, now, false)
+	if ok || err != nil {
 		return rec, err
 	}
-	vals, err := s.run(ctx, key.Partition, getScript, member, at)
+	vals, err := s.run(ctx, key.Partition, getScript, member, stamp(now))
 	if err != nil {
 		return switchboard.Record{}, err
 	}
@@ -505,13 +512,14 @@ func (s *Store) Set(ctx context.Context, req switchboard.SetRequest) (switchboar
 
 // Resolve implements switchboard.Store.
 func (s *Store) Resolve(ctx context.Context, req switchboard.ResolveRequest) (switchboard.ResolveResult, error) {
-	member, now := req.Key.Key.String(), stamp(req.Now)
-	if rec, ok, err := s.hit(ctx, req.Key.Partition, member, now, true); err != nil {
+	rec, ok, member, err := s.hit(ctx, req.Key, req.Now, true)
+	if err != nil {
 		return switchboard.ResolveResult{}, err
 	} else if ok {
 		// A state hit changes nothing: its size is not worth a second command.
 		return switchboard.ResolveResult{Source: switchboard.SourceStateHit, Record: rec, Size: -1}, nil
 	}
+	now := stamp(req.Now)
 	room := ""
 	if req.Key.Key.ThreadID != "" {
 		room = req.Room.Key.String()
