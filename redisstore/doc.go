@@ -16,8 +16,9 @@
 // ClientOption.Sentinel, pipelines concurrent calls over one connection per
 // node, and honours each call's context deadline, which the Store sets to
 // Options.OpTimeout. (The store took a go-redis v9 client before; measured
-// on the same redis-server at 64 goroutines, rueidis halved a read hit's
-// client allocations, 37 to 18, and made Set 1.3–1.5× faster.)
+// on the same redis-server at 64 goroutines, a Resolve hit runs at 1.5–2.2×
+// the throughput with 17 client allocations instead of 37 (15 since), and
+// Set at 1.1–2.1×; see docs/benchmarks.md.)
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
 // every change is one round trip running one Lua script, so
