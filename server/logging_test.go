@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,6 +142,57 @@ func BenchmarkServeLogging(b *testing.B) {
 			b.StopTimer()
 			if st, err := logFile.Stat(); err == nil {
 				b.ReportMetric(float64(st.Size())/float64(b.N), "log-B/op")
+			}
+		})
+	}
+}
+
+// BenchmarkHandler measures the handler alone, without the network, for
+// PUT route and POST resolve (request logging at its default), beside a
+// minimal handler that decodes the same body with encoding/json and
+// answers as bench/cmd/minimalhttp does: the allocations and CPU that
+// Switchboard adds to a request.
+func BenchmarkHandler(b *testing.B) {
+	m, err := switchboard.New(switchboard.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	h, err := server.New(server.Options{Instances: []server.Instance{{Name: "a", Manager: m}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	minimal := http.NewServeMux()
+	minimal.HandleFunc("PUT /v1/instances/{instance}/routes/{key}", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Route struct {
+				ExternalRoomID string `json:"external_room_id"`
+			} `json:"route"`
+		}
+		if err := stdjson.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	const body = `{"route":{"external_room_id":"-100123"}}`
+	for _, tt := range []struct {
+		name string
+		h    http.Handler
+	}{{"switchboard", h}, {"minimal", minimal}} {
+		b.Run("PUT/"+tt.name, func(b *testing.B) {
+			req := httptest.NewRequest("PUT", "/v1/instances/a/routes/telegram:bot_1:chat_1", nil)
+			req.Header.Set("Content-Type", "application/json")
+			rd := strings.NewReader(body)
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(body)
+				req.Body, req.ContentLength = io.NopCloser(rd), int64(len(body))
+				w := httptest.NewRecorder()
+				tt.h.ServeHTTP(w, req)
+				if w.Code != http.StatusNoContent {
+					b.Fatalf("PUT = %d %s", w.Code, w.Body)
+				}
 			}
 		})
 	}
