@@ -17,8 +17,8 @@
 // node, and honours each call's context deadline, which the Store sets to
 // Options.OpTimeout. (The store took a go-redis v9 client before; measured
 // on the same redis-server at 64 goroutines, a Resolve hit runs at 1.5–2.2×
-// the throughput with 17 client allocations instead of 37 (15 since), and
-// Set at 1.1–2.1×; see docs/benchmarks.md.)
+// the throughput with 17 client allocations instead of 37 (10 since a hit
+// reads the packed field d), and Set at 1.1–2.1×; see docs/benchmarks.md.)
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
 // every change is one round trip running one Lua script, so
@@ -49,7 +49,8 @@
 //	{sb:3}:e           sorted set, the partition's records by expiry (pruning)
 //	{sb:3}:s           the partition's revision counter (INCR per write)
 //	{sb:3}:r:<key>     hash, one record: route (JSON) and its target, updated, expires and
-//	                   TTL (unix ns), origin, writer, priority, revision, confirmed, invalidation reason
+//	                   TTL (unix ns), origin, writer, priority, revision, confirmed, invalidation reason,
+//	                   and d, what a read hit needs of these packed in one field
 //
 // Each record key also has a Redis expiry of its remaining TTL plus
 // Options.ExpiryGrace, counted by Redis from the write, so nothing outlives

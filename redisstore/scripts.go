@@ -24,7 +24,10 @@ import "github.com/redis/rueidis"
 //     or "0") and i (the invalidation reason, "" for a valid record); and
 //     a Redis expiry of its remaining TTL plus a grace, so Redis removes
 //     what pruning misses. Records written before these fields existed
-//     read as origin set, revision = their write-order score.
+//     read as origin set, revision = their write-order score. Field d
+//     repeats u, e, r, o, w, p, v, c and i joined by the byte 31, for the
+//     read hit's one-field look (see Store.hit); every script that writes
+//     a record rewrites it.
 //
 // A record travels back to Go as the nine values u, e, r, o, w, p, v, c, i.
 const common = `
@@ -69,6 +72,9 @@ local function head(member)
   return {e = v[1], p = v[2] or '0', v = v[3] or redis.call('ZSCORE', KEYS[1], member) or '0', i = v[4] or ''}
 end
 local function flat(rec) return {rec.u, rec.e, rec.r, rec.o, rec.w, rec.p, tostring(rec.v), rec.c, rec.i} end
+-- packed is field d of a record: the nine values a read hit needs, joined
+-- by the byte 31 (no valid field holds a control character).
+local function packed(u, e, r, o, w, p, v, c, i) return table.concat({u, e, r, o, w, p, tostring(v), c, i}, '\31') end
 local none = {'', '', '', '', '', '', '', '', ''}
 -- look: 'fresh', rec | 'expired' (and dropped) | 'absent'
 local function look(member, now)
@@ -88,7 +94,8 @@ local function px(ttl, grace) return math.floor(tonumber(ttl) / 1e6) + tonumber(
 local function write(member, u, e, t, r, x, h, o, w, p, pexpire, cap)
   local k = prefix .. member
   local v = redis.call('INCR', KEYS[3])
-  redis.call('HSET', k, 'u', u, 'e', e, 't', t, 'r', r, 'x', x, 'h', h, 'o', o, 'w', w, 'p', p, 'v', v, 'c', '0', 'i', '')
+  redis.call('HSET', k, 'u', u, 'e', e, 't', t, 'r', r, 'x', x, 'h', h, 'o', o, 'w', w, 'p', p, 'v', v, 'c', '0', 'i', '',
+    'd', packed(u, e, r, o, w, p, v, '0', ''))
   redis.call('PEXPIRE', k, pexpire)
   redis.call('ZADD', KEYS[1], v, member)
   redis.call('ZADD', KEYS[2], ms(e), member)
@@ -275,13 +282,13 @@ if confirm then
   local ttl = rec.t
   if rec.o ~= 'set' or not ttl then ttl = ARGV[7] end
   rec.u, rec.e, rec.c = now, add(now, ttl), '1'
-  redis.call('HSET', k, 'u', rec.u, 'e', rec.e, 'c', '1', 'v', v)
+  redis.call('HSET', k, 'u', rec.u, 'e', rec.e, 'c', '1', 'v', v, 'd', packed(rec.u, rec.e, rec.r, rec.o, rec.w, rec.p, v, '1', rec.i))
   redis.call('PEXPIRE', k, px(ttl, ARGV[8]))
   redis.call('ZADD', KEYS[1], v, member)
   redis.call('ZADD', KEYS[2], ms(rec.e), member)
 else
   rec.u, rec.c, rec.i = now, '0', ARGV[7]
-  redis.call('HSET', k, 'u', now, 'c', '0', 'i', ARGV[7], 'v', v)
+  redis.call('HSET', k, 'u', now, 'c', '0', 'i', ARGV[7], 'v', v, 'd', packed(now, rec.e, rec.r, rec.o, rec.w, rec.p, v, '0', ARGV[7]))
 end
 return answer('applied', rec)
 `)

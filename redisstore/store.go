@@ -398,11 +398,27 @@ func integer(v any) int {
 	return 0
 }
 
-// hitFields are the fields a read hit needs, in recordOf's order.
-var hitFields = []string{"u", "e", "r", "o", "w", "p", "v", "c", "i"}
+// hitFields are what a read hit reads: the record's packed field d (u, e,
+// r, o, w, p, v, c, i joined by the byte 31, which no valid field holds)
+// and its revision v, which tells a d that is current from one a writer
+// that does not maintain d (an older release) left behind.
+var hitFields = []string{"d", "v"}
+
+// unpack splits a record's field d into its nine values; ok is false when
+// it does not hold exactly nine.
+func unpack(d string, f *[recordFields]string) (ok bool) {
+	for i := range recordFields - 1 {
+		var found bool
+		if f[i], d, found = strings.Cut(d, "\x1f"); !found {
+			return false
+		}
+	}
+	f[recordFields-1] = d
+	return !strings.Contains(d, "\x1f")
+}
 
 // hit is the first look of Get and Resolve, without a script: the
-// record's fields by a plain HMGET, one command. (Resolve reports the size
+// record's packed field and revision by a plain HMGET, one command. (Resolve reports the size
 // of a state hit as -1, unknown, which the Store contract allows: a
 // pipelined ZCARD for it cost the client a pipeline on every hit.) A
 // script costs Redis several times what the commands it runs cost (the
@@ -435,18 +451,13 @@ func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time
 	if err != nil {
 		return rec, false, member, s.unavailable(key.Partition, err)
 	}
-	if len(vals) != recordFields {
-		return rec, false, member, nil
+	if len(vals) != len(hitFields) || vals[0].IsNil() || vals[1].IsNil() {
+		return rec, false, member, nil // absent, expired by Redis, or written without d
 	}
 	var f [recordFields]string
-	for i := range vals {
-		if vals[i].IsNil() {
-			if i < recordFields-1 { // all but i, which is "" for a valid record
-				return rec, false, member, nil // absent, expired by Redis, or written before the field existed
-			}
-			continue
-		}
-		f[i], _ = vals[i].ToString()
+	d, _ := vals[0].ToString()
+	if v, _ := vals[1].ToString(); !unpack(d, &f) || f[6] != v {
+		return rec, false, member, nil // not d as the last write left it: the script reads the fields
 	}
 	if e, err := strconv.ParseInt(f[1], 10, 64); err != nil || e <= now.UnixNano() {
 		return rec, false, member, nil // expired (or unreadable): the script decides

@@ -401,3 +401,59 @@ func TestReplicasMustAgree(t *testing.T) {
 	// Another prefix is another instance.
 	newManager(t, c, redisstore.Options{KeyPrefix: "replicas-b"}, switchboard.Config{PartitionCount: 16, MaxEntriesPerPartition: 100})
 }
+
+// TestHitFollowsTheFields: a read hit reads the packed field d only when
+// it matches the record's revision; a record that a writer without d (an
+// older release, during a rolling upgrade) rewrote, or that has no d at
+// all, is read from its fields by the script, never from a stale d.
+func TestHitFollowsTheFields(t *testing.T) {
+	c := standaloneClient(t, redistest.Start(t).Addr)
+	m := newManager(t, c, redisstore.Options{KeyPrefix: "skew"}, switchboard.Config{PartitionCount: 1})
+	ctx := context.Background()
+	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1"}
+	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	// The first call of a script may take two round trips (NOSCRIPT, then EVAL).
+	if _, err := m.Get(ctx, switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: "none"}); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Get of a key never stored: %v", err)
+	}
+	rk := "{skew:0}:r:" + k.String()
+	do := func(cmd rueidis.Completed) {
+		t.Helper()
+		if err := c.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		write func()
+		want  string
+		trips int64
+	}{
+		{"d current", func() {}, "old", 1},
+		// What an older release's Set writes: every field, a new revision, no d.
+		{"fields rewritten without d", func() {
+			do(c.B().Hset().Key(rk).FieldValue().FieldValue("r", `{"external_room_id":"new"}`).FieldValue("x", "new").
+				FieldValue("v", "99").Build())
+		}, "new", 2},
+		{"no d", func() { do(c.B().Hdel().Key(rk).Field("d").Build()) }, "new", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.write()
+			before := c.trips.Load()
+			rec, err := m.Get(ctx, k)
+			if err != nil || rec.Route.ExternalRoomID != tt.want {
+				t.Fatalf("Get = %+v, %v; want the route %q", rec, err, tt.want)
+			}
+			if got := c.trips.Load() - before; got != tt.trips {
+				t.Fatalf("Get took %d round trips, want %d", got, tt.trips)
+			}
+			res, err := m.Resolve(ctx, k)
+			if err != nil || res.Source != switchboard.SourceStateHit || res.ExternalRoomID != tt.want {
+				t.Fatalf("Resolve = %+v, %v; want a state hit on %q", res, err, tt.want)
+			}
+		})
+	}
+}
