@@ -9,16 +9,15 @@
 //     that the bias is still on; otherwise it takes the underlying mutex.
 //   - A writer takes the underlying mutex; if the bias is on it turns it
 //     off and waits for the announced readers to leave (revocation).
-//   - A reader on the slow path turns the bias back on, while it holds the
-//     mutex, once InhibitReads reads of its slot have taken the slow path
-//     since the last revocation. (BRAVO measures the inhibition in time;
-//     counting reads in the reader's own slot needs no clock and no shared
-//     write on the read path.) InhibitReads is 1: measured on a 90/10
-//     read/write mix on 2 cores, keeping the bias off for 32 slow reads of
-//     a slot left nearly every read on the exclusive mutex (a partition
-//     sees a write every few dozen operations) and was 1.3× slower than
-//     re-biasing at once; a write-only phase has no reads, so it stays on
-//     the mutex without revocations either way.
+//   - A reader on the slow path turns the bias back on at once, while it
+//     holds the mutex. (BRAVO keeps it off for a while after a revocation;
+//     measured on a 90/10 read/write mix on 2 cores, keeping it off for 32
+//     slow reads of a slot left nearly every read on the exclusive mutex —
+//     a partition sees a write every few dozen operations — and was 1.3×
+//     slower than re-biasing at once, and counting even one read per slot
+//     cost the writer a store to every reader's slot; a write-only phase
+//     has no reads, so it stays on the mutex without revocations either
+//     way.)
 //
 // Go's atomics are sequentially consistent, which is what the announce/
 // check handshake between readers and revoking writers needs.
@@ -53,17 +52,12 @@ type Lock struct {
 // they only read: two cache lines, for the adjacent-line prefetcher.
 const cacheLinePair = 128
 
-// readerSlot is one slot's announce counter and inhibition count, alone on
-// their pair of cache lines.
+// readerSlot is one slot's announce counter, alone on its pair of cache
+// lines.
 type readerSlot struct {
-	n       atomic.Int32 // readers inside on the fast path
-	inhibit atomic.Int32 // slow-path reads left before this slot's readers turn the bias back on
-	_       [120]byte
+	n atomic.Int32 // readers inside on the fast path
+	_ [124]byte
 }
-
-// InhibitReads is how many slow-path reads of one slot follow a revocation
-// before that slot's readers turn the bias back on.
-const InhibitReads = 1
 
 // Token picks a reader slot. Tokens come from Tokens, whose per-P caches
 // keep handing each P the same token, so concurrent readers on different
@@ -115,7 +109,7 @@ func (l *Lock) RLockFast(tok *Token) bool {
 		s.n.Add(-1)
 	}
 	l.mu.Lock()
-	if !l.bias.Load() && l.slots[tok.slot%len(l.slots)].inhibit.Add(-1) <= 0 {
+	if !l.bias.Load() {
 		l.bias.Store(true) // under the mutex: no writer is inside
 	}
 	return false
@@ -144,11 +138,9 @@ func (l *Lock) Lock() {
 	}
 	l.bias.Store(false)
 	for i := range l.slots {
-		s := &l.slots[i]
-		for s.n.Load() != 0 {
+		for l.slots[i].n.Load() != 0 {
 			runtime.Gosched()
 		}
-		s.inhibit.Store(InhibitReads)
 	}
 }
 
