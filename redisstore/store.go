@@ -418,16 +418,16 @@ func unpack(d string, f *[recordFields]string) (ok bool) {
 }
 
 // hit is the first look of Get and Resolve, without a script: the
-// record's packed field and revision by a plain HMGET, one command. (Resolve reports the size
-// of a state hit as -1, unknown, which the Store contract allows: a
-// pipelined ZCARD for it cost the client a pipeline on every hit.) A
-// script costs Redis several times what the commands it runs cost (the
-// Lua call, its redis.call conversions), and a hit changes nothing, so it
-// needs no atomicity. ok
-// is false unless the record is fresh at now — and valid, when valid is
-// asked for — with every field written: then the caller runs the script,
-// which decides, and cleans up, atomically (a miss costs two round
-// trips). member is the key's string form, for that script.
+// record's packed field d and its revision v by a plain HMGET, one
+// command. (Resolve reports the size of a state hit as -1, unknown, which
+// the Store contract allows: a pipelined ZCARD for it cost the client a
+// pipeline on every hit.) A script costs Redis several times what the
+// commands it runs cost (the Lua call, its redis.call conversions), and a
+// hit changes nothing, so it needs no atomicity. ok is false unless d
+// holds nine values, its revision is v, and the record is fresh at now —
+// and valid, when valid is asked for: then the caller runs the script,
+// which reads the fields, decides, and cleans up, atomically (a miss costs
+// two round trips). member is the key's string form, for that script.
 func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time, valid bool) (rec switchboard.Record, ok bool, member string, err error) {
 	if err = s.begin(ctx); err != nil {
 		return rec, false, "", err

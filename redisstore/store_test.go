@@ -114,31 +114,6 @@ func (c *testClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []r
 	return c.Client.DoMulti(ctx, cmds...)
 }
 
-func (c *testClient) Dedicated(fn func(rueidis.DedicatedClient) error) error {
-	return c.Client.Dedicated(func(d rueidis.DedicatedClient) error { return fn(&testDedicated{d, c}) })
-}
-
-type testDedicated struct {
-	rueidis.DedicatedClient
-	c *testClient
-}
-
-func (d *testDedicated) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	if d.c.fails(cmd) {
-		return rueidis.NewErrorResult(errRefused)
-	}
-	d.c.trips.Add(1)
-	return d.DedicatedClient.Do(ctx, cmd)
-}
-
-func (d *testDedicated) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	if d.c.fails(cmds...) {
-		return refusedAll(len(cmds))
-	}
-	d.c.trips.Add(1)
-	return d.DedicatedClient.DoMulti(ctx, cmds...)
-}
-
 func refusedAll(n int) []rueidis.RedisResult {
 	out := make([]rueidis.RedisResult, n)
 	for i := range out {
