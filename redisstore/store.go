@@ -33,8 +33,10 @@ type Options struct {
 	KeyPrefix string
 	// OpTimeout bounds every store call, whatever the client's own timeouts:
 	// a partition whose node does not answer within it is reported as
-	// switchboard.ErrPartitionUnavailable. Between 1ms and 1s. Default:
-	// 500ms.
+	// switchboard.ErrPartitionUnavailable. A call whose context cannot be
+	// cancelled (context.Background and the like) may take up to 1/16
+	// longer: such calls share a deadline instead of paying a timer each.
+	// Between 1ms and 1s. Default: 500ms.
 	OpTimeout time.Duration
 	// ExpiryGrace is how long after a record's ExpiresAt Redis itself
 	// deletes it (its key gets a Redis expiry of the remaining TTL plus
@@ -55,12 +57,13 @@ const (
 // with switchboard.WithStore; the Manager closes it. Closing it does not
 // close the client.
 type Store struct {
-	client  rueidis.Client
-	opts    Options
-	graceMs string
-	parts   []partition
-	limit   string // the capacity, as the scripts take it
-	inited  atomic.Bool
+	client    rueidis.Client
+	opts      Options
+	graceMs   string
+	parts     []partition
+	limit     string // the capacity, as the scripts take it
+	inited    atomic.Bool
+	deadlines deadlines
 
 	mu     sync.RWMutex // guards closed against calls.Add, so Close cannot miss a call
 	closed bool
@@ -104,7 +107,8 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	case opts.ExpiryGrace < 0:
 		return nil, fmt.Errorf("%w: redisstore: ExpiryGrace %v must not be negative", switchboard.ErrInvalidConfig, opts.ExpiryGrace)
 	}
-	return &Store{client: client, opts: opts, graceMs: strconv.FormatInt(opts.ExpiryGrace.Milliseconds(), 10)}, nil
+	return &Store{client: client, opts: opts, graceMs: strconv.FormatInt(opts.ExpiryGrace.Milliseconds(), 10),
+		deadlines: deadlines{timeout: opts.OpTimeout, now: time.Now}}, nil
 }
 
 // MetaKey returns the key under which Init records the partition count and
@@ -219,13 +223,9 @@ func (s *Store) run(ctx context.Context, p int, script *rueidis.Lua, args ...str
 	return vals, nil
 }
 
-// bound limits ctx to OpTimeout from now; a deadline ctx already has that
-// comes sooner is kept as it is, without a new context.
+// bound limits ctx to OpTimeout from now (see deadlines).
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Deadline(); ok && time.Until(d) <= s.opts.OpTimeout {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.opts.OpTimeout)
+	return s.deadlines.bound(ctx)
 }
 
 // value converts a script's reply as RESP2 clients see it: strings,
@@ -808,5 +808,6 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.calls.Wait()
+	s.deadlines.release()
 	return nil
 }
