@@ -101,7 +101,7 @@ func front(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, wire.CodeHeaderTooLarge, fmt.Sprintf("the request's headers exceed %d bytes", wire.MaxHeaderBytes))
 		return false
 	}
-	if p := r.URL.EscapedPath(); p != "/" && (path.Clean(p) != strings.TrimSuffix(p, "/") || strings.HasSuffix(p, "/")) {
+	if p := r.URL.EscapedPath(); p != "/" && (strings.HasSuffix(p, "/") || !plainPath(p) && path.Clean(p) != p) {
 		writeError(w, wire.CodeNotFound, fmt.Sprintf("no endpoint %s %s (paths are not cleaned or redirected)", r.Method, p))
 		return false
 	}
@@ -113,6 +113,14 @@ func front(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	return true
+}
+
+// plainPath reports whether p is rooted and has no empty, "." or ".."
+// element, so that path.Clean would return it unchanged (when it also does
+// not end in "/"): two substring searches instead of Clean's walk, which
+// was 6% of a PUT's handler time.
+func plainPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.Contains(p, "//") && !strings.Contains(p, "/.")
 }
 
 // decodeOptions are the rules of request bodies: member names match
