@@ -364,8 +364,7 @@ func recordOf(f *[recordFields]string) (switchboard.Record, error) {
 	if rec.ExpiresAt, err = parseStamp(f[1]); err != nil {
 		return rec, err
 	}
-	// The decoder only reads its input: the string's bytes need no copy.
-	if err := json.Unmarshal(unsafe.Slice(unsafe.StringData(f[2]), len(f[2])), &rec.Route); err != nil {
+	if err := decodeRoute(f[2], &rec.Route); err != nil {
 		return rec, fmt.Errorf("%w: redisstore: bad stored route: %w", switchboard.ErrPartitionUnavailable, err)
 	}
 	rec.Origin = switchboard.Origin(f[3])
