@@ -62,63 +62,20 @@ type readerSlot struct {
 // Token picks a reader slot. Tokens come from Tokens, whose per-P caches
 // keep handing each P the same token, so concurrent readers on different
 // CPUs use different slots.
-type Token struct {
-	slot int
-	_    [8]byte // 16 bytes: not the tiny allocator's, which would free it only with its neighbours (and run its cleanup late)
-}
+type Token struct{ slot int }
 
 // Tokens hands out Tokens. It is safe for concurrent use; one Tokens can
 // serve many Locks.
-//
-// The garbage collector empties the pool's caches (a token survives one
-// collection in the pool's victim cache), and a P whose token was dropped
-// gets a new one. A new token takes the lowest slot number whose token is
-// gone (a cleanup returns it), so the tokens in use keep distinct slots
-// as long as there are no more of them than slots. Numbering new tokens
-// on and on instead let the live ones drift onto the same slot modulo the
-// slot count — with 2 slots, an even chance that both Ps' readers bounced
-// one counter's cache line between the cores after a few collections.
 type Tokens struct {
+	next atomic.Int64
 	pool sync.Pool
-	mu   sync.Mutex
-	free []int // slot numbers of collected tokens
-	next int   // the lowest slot number never handed out
 }
 
 // NewTokens returns a token source.
 func NewTokens() *Tokens {
 	t := &Tokens{}
-	t.pool.New = func() any { return t.newToken() }
+	t.pool.New = func() any { return &Token{slot: int(t.next.Add(1) - 1)} }
 	return t
-}
-
-func (t *Tokens) newToken() *Token {
-	t.mu.Lock()
-	slot := t.next
-	if len(t.free) > 0 {
-		i := 0
-		for j, s := range t.free {
-			if s < t.free[i] {
-				i = j
-			}
-		}
-		slot = t.free[i]
-		t.free[i] = t.free[len(t.free)-1]
-		t.free = t.free[:len(t.free)-1]
-	} else {
-		t.next++
-	}
-	t.mu.Unlock()
-	k := &Token{slot: slot}
-	runtime.AddCleanup(k, t.release, slot)
-	return k
-}
-
-// release makes a collected token's slot number available again.
-func (t *Tokens) release(slot int) {
-	t.mu.Lock()
-	t.free = append(t.free, slot)
-	t.mu.Unlock()
 }
 
 // Get returns a token; give it back with Put when the read is done.

@@ -1,7 +1,6 @@
 package biasedlock
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,37 +97,4 @@ func TestRevocationAndRebias(t *testing.T) {
 		t.Fatal("the read after the re-bias took the slow path")
 	}
 	l.RUnlockFast(tok, true)
-}
-
-// TestTokenSlotsReused: the slot numbers of tokens the collector drops
-// are handed out again, lowest first, so tokens in use do not drift onto
-// shared slots.
-func TestTokenSlotsReused(t *testing.T) {
-	tokens := NewTokens()
-	var b *Token // kept; the tokens on either side of it are dropped
-	func() {
-		a, k, c := tokens.newToken(), tokens.newToken(), tokens.newToken()
-		if a.slot != 0 || k.slot != 1 || c.slot != 2 {
-			t.Fatalf("slots %d, %d, %d, want 0, 1, 2", a.slot, k.slot, c.slot)
-		}
-		b = k
-	}()
-	freed := func() int {
-		tokens.mu.Lock()
-		defer tokens.mu.Unlock()
-		return len(tokens.free)
-	}
-	for i := 0; i < 1000 && freed() < 2; i++ {
-		runtime.GC() // cleanups run after a collection, on their own goroutine
-		runtime.Gosched()
-	}
-	if n := freed(); n != 2 {
-		t.Fatalf("%d slots freed, want 2", n)
-	}
-	for _, want := range []int{0, 2, 3} {
-		if got := tokens.newToken().slot; got != want {
-			t.Fatalf("new token's slot %d, want %d", got, want)
-		}
-	}
-	runtime.KeepAlive(b)
 }
