@@ -209,7 +209,7 @@ func (s *Store) run(ctx context.Context, p int, script *rueidis.Lua, args ...str
 	}
 	argv := make([]string, 0, len(args)+1)
 	argv = append(append(argv, pt.prefix), args...)
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := s.deadlines.bound(ctx) // at most OpTimeout from now
 	defer cancel()
 	msg, err := script.Exec(ctx, s.client, pt.keys, argv).ToMessage()
 	if err != nil {
@@ -221,11 +221,6 @@ func (s *Store) run(ctx context.Context, p int, script *rueidis.Lua, args ...str
 		return nil, fmt.Errorf("%w: redisstore: partition %d: unexpected script reply %T", switchboard.ErrPartitionUnavailable, p, reply)
 	}
 	return vals, nil
-}
-
-// bound limits ctx to OpTimeout from now (see deadlines).
-func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return s.deadlines.bound(ctx)
 }
 
 // value converts a script's reply as RESP2 clients see it: strings,
@@ -444,7 +439,7 @@ func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time
 	}
 	recordKey := unsafe.String(unsafe.SliceData(buf), len(buf))
 	member = recordKey[len(pt.prefix):]
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := s.deadlines.bound(ctx) // at most OpTimeout from now
 	defer cancel()
 	vals, err := s.client.Do(ctx, s.client.B().Hmget().Key(recordKey).Field(hitFields...).Build()).ToArray()
 	if err != nil {
@@ -762,7 +757,7 @@ func (s *Store) Stat(ctx context.Context, partition int) (switchboard.StoreStatu
 	if err != nil {
 		return switchboard.StoreStatus{}, err
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := s.deadlines.bound(ctx) // at most OpTimeout from now
 	defer cancel()
 	var st switchboard.StoreStatus
 	var n int64
