@@ -17,29 +17,30 @@
 // node, and honours each call's context deadline, which the Store sets to
 // Options.OpTimeout (calls whose context cannot be cancelled share one
 // deadline, renewed every OpTimeout/16, rather than each paying a timer:
-// 5 of a hit's 10 client allocations). (The store took a go-redis v9 client before; measured
-// on the same redis-server at 64 goroutines, a Resolve hit runs at 1.5–2.2×
-// the throughput with 17 client allocations instead of 37 (10 since a hit
-// reads the packed field d, 5 with the shared deadline), and Set at 1.1–2.1×; see docs/benchmarks.md.)
+// 5 of a hit's 10 client allocations). (The store took a go-redis v9
+// client before; measured on the same redis-server at 64 goroutines, a
+// Resolve hit runs at 1.5–2.2× the throughput with 17 client allocations
+// instead of 37 (10 once a hit read one packed field, 5 with the shared
+// deadline, 3 since a record is one string), and Set at 1.1–2.1×; see
+// docs/benchmarks.md.)
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
 // every change is one round trip running one Lua script, so
 // set-with-conditions-precedence-and-eviction, get-with-expiry-delete, the
 // whole resolve step (tombstones included), Confirm, Invalidate and
 // Explain's look are atomic. Reads that hit skip the script: Get and
-// Resolve first read the key's record with a plain HMGET, one command
-// that changes nothing (Resolve reports a state hit's partition size as
-// -1, unknown, as the Store contract allows, rather than pipelining a
-// ZCARD for it); only when that record is not fresh and valid does the
-// script run (a Resolve miss or fallback is two round trips). A script
-// costs Redis several times the commands it runs (measured on Redis 7.0
-// at 10,000 records: ~21 µs per Set script call, which runs 8 commands,
-// against ~1.4 µs for the HMGET alone; each script defines only the Lua
-// functions it calls, which saved ~8%); prune is one script per
-// partition; List and
-// DeleteMatching walk a partition in write order, 256 (512) records per
-// script, never with KEYS. "now" is the Manager's clock, passed to the
-// scripts.
+// Resolve first read the key's record with a plain GET, one command that
+// changes nothing (Resolve reports a state hit's partition size as -1,
+// unknown, as the Store contract allows, rather than pipelining a ZCARD
+// for it); only when that record is not fresh and valid does the script
+// run (a Resolve miss or fallback is two round trips). A script costs
+// Redis several times the commands it runs: on Redis 7.0 a trivial
+// EVALSHA is ~1.4 µs, a script running a Set's six commands with no logic
+// ~8.5 µs, the Set script ~11 µs (each script defines only the Lua
+// functions it calls: every function defined costs every call a closure);
+// prune is one script per partition; List and DeleteMatching walk a
+// partition in write order, 256 (512) records per script, never with
+// KEYS. "now" is the Manager's clock, passed to the scripts.
 //
 // Replicas: Init records the partition count and capacity under the key
 // prefix (hash {<KeyPrefix>}:meta) the first time and refuses a Manager
@@ -53,9 +54,19 @@
 //	{sb:3}:o           sorted set, the partition's records by write order (score: revision; capacity eviction, List)
 //	{sb:3}:e           sorted set, the partition's records by expiry (pruning)
 //	{sb:3}:s           the partition's revision counter (INCR per write)
-//	{sb:3}:r:<key>     hash, one record: route (JSON) and its target, updated, expires and
-//	                   TTL (unix ns), origin, writer, priority, revision, confirmed, invalidation reason,
-//	                   and d, what a read hit needs of these packed in one field
+//	{sb:3}:r:<key>     string, one record: updated and expires (unix ns), revision,
+//	                   confirmed, priority, origin, writer, invalidation reason, the
+//	                   route's target, the TTL it was written with, and the route (JSON)
+//
+// A record is one string so that a read hit is one GET and a write one
+// SET … PX. Releases before this one stored it as a hash of the same
+// fields (~1,580 bytes of Redis memory per record with its index entries,
+// against ~630 now, at 100,000 records); this release reads those hashes
+// wherever it reads a record and replaces each with a string when it
+// next writes it, so no migration is needed. A client of such a release
+// cannot read the strings (its scripts fail with WRONGTYPE, which it
+// reports as ErrPartitionUnavailable): upgrade every client of a key
+// prefix together rather than one by one.
 //
 // Each record key also has a Redis expiry of its remaining TTL plus
 // Options.ExpiryGrace, counted by Redis from the write, so nothing outlives

@@ -16,18 +16,30 @@ import "github.com/redis/rueidis"
 //     revision, so revisions never repeat in the partition, across
 //     deletes, evictions and restarts of any client);
 //   - ARGV[1]: the prefix of record keys, "{<prefix>:<p>}:r:". A record is
-//     a hash at ARGV[1]..member with fields u (updated), e (expires) and t
-//     (the TTL it was written with), unix nanoseconds (t: nanoseconds) as
-//     20-digit decimal strings compared exactly; r (the route as JSON), x
-//     and h (its ExternalRoomID and ThreadID: its delivery target); o
-//     (origin), w (writer), p (priority), v (revision), c (confirmed, "1"
-//     or "0") and i (the invalidation reason, "" for a valid record); and
-//     a Redis expiry of its remaining TTL plus a grace, so Redis removes
-//     what pruning misses. Records written before these fields existed
-//     read as origin set, revision = their write-order score. Field d
-//     repeats u, e, r, o, w, p, v, c and i joined by the byte 31, for the
-//     read hit's one-field look (see Store.hit); every script that writes
-//     a record rewrites it.
+//     a string at ARGV[1]..member: u (updated) and e (expires), unix
+//     nanoseconds as 20-character decimal strings (pad20), then the fields
+//     v (revision), c (confirmed, "1" or "0"), p (priority), o (origin), w
+//     (writer), i (the invalidation reason, "" for a valid record), x and h
+//     (the route's ExternalRoomID and ThreadID: its delivery target), t
+//     (the TTL it was written with, nanoseconds as 20 digits; "" when
+//     unknown) and r (the route as JSON), joined by the byte 31, which no
+//     valid field holds (JSON escapes it). The record key has a Redis
+//     expiry of its remaining TTL plus a grace, so Redis removes what
+//     pruning misses. One string is what a read hit fetches with a plain
+//     GET, and what a write stores with one SET … PX: on Redis 7.0 a hash
+//     of these fields cost a Set script ~3 µs more (HSET of 13 fields and
+//     PEXPIRE instead of SET, and a hash that outgrows the listpack
+//     encoding once a value passes 64 bytes), and Redis memory: MEMORY
+//     USAGE of a record key 1,062 bytes against 280 (100,000 records).
+//
+//     Earlier releases stored a record as a hash with these fields (and d,
+//     a packed copy for reads), and some older records lack x, h, o, w, p,
+//     v, c or i (they read as origin set, revision = their write-order
+//     score). Every script still reads that form (load: GET answers
+//     WRONGTYPE, then HMGET), and a write replaces it with the string; a
+//     read hit that meets it leaves it to the script. A client of such a
+//     release cannot read the string form (its scripts fail with
+//     WRONGTYPE): upgrade every client of a key prefix together.
 //
 // A record travels back to Go as the nine values u, e, r, o, w, p, v, c, i.
 //
@@ -36,7 +48,7 @@ import "github.com/redis/rueidis"
 // each function defined costs every call a closure (the one prelude all
 // scripts shared cost a Set about 1.5 µs of Redis time).
 
-// luaBase: prefix, older, ms, size and drop, for every script.
+// luaBase: prefix, older and drop, for every script.
 const luaBase = `
 local prefix = ARGV[1]
 local function older(a, b) -- a < b for 20-digit decimal strings, exactly
@@ -48,8 +60,6 @@ local function older(a, b) -- a < b for 20-digit decimal strings, exactly
   if ah ~= bh then return ah < bh end
   return tonumber(string.sub(a, 11)) < tonumber(string.sub(b, 11))
 end
-local function ms(stamp) return string.sub(stamp, 1, 14) end -- unix ms of a 20-digit ns stamp
-local function size() return redis.call('ZCARD', KEYS[1]) end
 local function drop(member)
   redis.call('ZREM', KEYS[1], member)
   redis.call('ZREM', KEYS[2], member)
@@ -68,18 +78,43 @@ end
 local function px(ttl, grace) return math.floor(tonumber(ttl) / 1e6) + tonumber(grace) + 1 end
 `
 
-// luaLoad: load, flat and none, to read whole records.
+// luaLoad: load, to read whole records.
 const luaLoad = `
 -- load returns the record of member as a table, or nil and whether a
 -- record was there that Redis itself expired (its index entries remain).
 local function load(member)
-  local v = redis.call('HMGET', prefix .. member, 'u', 'e', 't', 'r', 'x', 'h', 'o', 'w', 'p', 'v', 'c', 'i')
-  if not v[2] then
-    return nil, redis.call('ZSCORE', KEYS[1], member) ~= false
+  local k = prefix .. member
+  local s = redis.pcall('GET', k)
+  if type(s) == 'table' then -- WRONGTYPE: a hash, the form of earlier releases
+    local v = redis.call('HMGET', k, 'u', 'e', 't', 'r', 'x', 'h', 'o', 'w', 'p', 'v', 'c', 'i')
+    if not v[2] then return nil, redis.call('ZSCORE', KEYS[1], member) ~= false end
+    return {u = v[1], e = v[2], t = v[3] or '', r = v[4], x = v[5] or '', h = v[6] or '', o = v[7] or 'set', w = v[8] or '',
+      p = v[9] or '0', v = v[10] or redis.call('ZSCORE', KEYS[1], member) or '0', c = v[11] or '0', i = v[12] or ''}
   end
-  return {u = v[1], e = v[2], t = v[3], r = v[4], x = v[5] or '', h = v[6] or '', o = v[7] or 'set', w = v[8] or '',
-    p = v[9] or '0', v = v[10] or redis.call('ZSCORE', KEYS[1], member) or '0', c = v[11] or '0', i = v[12] or ''}
+  if not s then return nil, redis.call('ZSCORE', KEYS[1], member) ~= false end
+  local v, c, p, o, w, i, x, h, t, r = string.match(s,
+    '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$', 41)
+  if not v then return nil, true end -- not a record: dropped like an expired one
+  return {u = string.sub(s, 1, 20), e = string.sub(s, 21, 40), t = t, r = r, x = x, h = h, o = o, w = w, p = p, v = v, c = c, i = i}
 end
+`
+
+// luaHead (after luaLoad): head.
+const luaHead = `
+-- head returns what Set's checks read of member's record (e, v, p and i),
+-- or nil: of the string, only the fields they need.
+local function head(member)
+  local s = redis.pcall('GET', prefix .. member)
+  if type(s) == 'table' then return load(member) end -- a hash, the form of earlier releases
+  if not s then return nil end
+  local v, p, i = string.match(s, '^([^\31]*)\31[^\31]*\31([^\31]*)\31[^\31]*\31[^\31]*\31([^\31]*)\31', 41)
+  if not v then return nil end
+  return {e = string.sub(s, 21, 40), v = v, p = p, i = i}
+end
+`
+
+// luaFlat (after luaLoad): flat and none, a record as the nine values.
+const luaFlat = `
 local function flat(rec) return {rec.u, rec.e, rec.r, rec.o, rec.w, rec.p, tostring(rec.v), rec.c, rec.i} end
 local none = {'', '', '', '', '', '', '', '', ''}
 `
@@ -99,33 +134,20 @@ local function look(member, now)
 end
 `
 
-// luaHead: head, what Set's checks read.
-const luaHead = `
--- head returns the fields of member's record that Set's checks read, or
--- nil: HMGET of 4 fields instead of load's 12.
-local function head(member)
-  local v = redis.call('HMGET', prefix .. member, 'e', 'p', 'v', 'i')
-  if not v[1] then return nil end
-  return {e = v[1], p = v[2] or '0', v = v[3] or redis.call('ZSCORE', KEYS[1], member) or '0', i = v[4] or ''}
-end
-`
-
-// luaWrite: packed (field d) and write.
+// luaWrite: encode and write.
 const luaWrite = `
--- packed is field d of a record: the nine values a read hit needs, joined
--- by the byte 31 (no valid field holds a control character).
-local function packed(u, e, r, o, w, p, v, c, i) return table.concat({u, e, r, o, w, p, tostring(v), c, i}, '\31') end
+-- encode is a record's string (see the layout above); v may be a number.
+local function encode(u, e, v, c, p, o, w, i, x, h, t, r)
+  return u .. e .. v .. '\31' .. c .. '\31' .. p .. '\31' .. o .. '\31' .. w .. '\31' .. i .. '\31' .. x .. '\31' .. h .. '\31' .. t .. '\31' .. r
+end
 -- write stores a record under member with a new revision as the newest,
 -- then evicts down to cap; returns the revision, the count evicted and
 -- the partition's size.
 local function write(member, u, e, t, r, x, h, o, w, p, pexpire, cap)
-  local k = prefix .. member
   local v = redis.call('INCR', KEYS[3])
-  redis.call('HSET', k, 'u', u, 'e', e, 't', t, 'r', r, 'x', x, 'h', h, 'o', o, 'w', w, 'p', p, 'v', v, 'c', '0', 'i', '',
-    'd', packed(u, e, r, o, w, p, v, '0', ''))
-  redis.call('PEXPIRE', k, pexpire)
+  redis.call('SET', prefix .. member, encode(u, e, v, '0', p, o, w, '', x, h, t, r), 'PX', pexpire)
   redis.call('ZADD', KEYS[1], v, member)
-  redis.call('ZADD', KEYS[2], ms(e), member)
+  redis.call('ZADD', KEYS[2], string.sub(e, 1, 14), member)
   local evicted, n = 0, redis.call('ZCARD', KEYS[1])
   while n > cap do
     drop(redis.call('ZRANGE', KEYS[1], 0, 0)[1])
@@ -168,7 +190,7 @@ end
 `
 
 // getScript: ARGV[2] member, ARGV[3] now. Returns {status, record…}.
-var getScript = rueidis.NewLuaScript(luaBase + luaLoad + luaLook + `
+var getScript = rueidis.NewLuaScript(luaBase + luaLoad + luaFlat + luaLook + `
 local status, rec = look(ARGV[2], ARGV[3])
 if status == 'fresh' then
   local out = flat(rec)
@@ -184,7 +206,7 @@ return {status}
 // none), [14] IfAbsent ("1" or "0").
 // Returns {'stored', revision, evicted, size} or {'conflict'|'superseded',
 // current revision, current priority, size}.
-var setScript = rueidis.NewLuaScript(luaBase + luaHead + luaWrite + `
+var setScript = rueidis.NewLuaScript(luaBase + luaLoad + luaHead + luaWrite + `
 local member, now = ARGV[2], ARGV[3]
 local cur = head(member)
 local fresh = cur ~= nil and older(now, cur.e)
@@ -199,7 +221,7 @@ elseif ARGV[14] == '1' and valid then
 elseif valid and tonumber(cur.p) > tonumber(ARGV[10]) then
   refusal = 'superseded'
 end
-if refusal then return {refusal, curRev, curPrio, size()} end
+if refusal then return {refusal, curRev, curPrio, redis.call('ZCARD', KEYS[1])} end
 local v, evicted, n = write(member, now, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], 'set', ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]))
 return {'stored', v, evicted, n}
 `)
@@ -210,13 +232,13 @@ return {'stored', v, evicted, n}
 // ExternalRoomID, ThreadID and route JSON.
 // Returns {source, record…, exactExpired, roomExpired, invalidated,
 // evicted, size}.
-var resolveScript = rueidis.NewLuaScript(luaBase + luaLoad + luaLook + luaWrite + `
+var resolveScript = rueidis.NewLuaScript(luaBase + luaLoad + luaFlat + luaLook + luaWrite + `
 local member, room, now = ARGV[2], ARGV[3], ARGV[4]
 local status, rec = look(member, now)
 if status == 'fresh' and rec.i == '' then
   local out = flat(rec)
   table.insert(out, 1, 'state_hit')
-  for _, n in ipairs({0, 0, 0, 0, size()}) do table.insert(out, n) end
+  for _, n in ipairs({0, 0, 0, 0, redis.call('ZCARD', KEYS[1])}) do table.insert(out, n) end
   return out
 end
 local exactExpired, roomExpired, invalidated = 0, 0, 0
@@ -254,7 +276,7 @@ if source == '' then
   end
 end
 if source == '' then
-  return {'', '', '', '', '', '', '', '', '', '', exactExpired, roomExpired, invalidated, 0, size()}
+  return {'', '', '', '', '', '', '', '', '', '', exactExpired, roomExpired, invalidated, 0, redis.call('ZCARD', KEYS[1])}
 end
 local v, evicted, n = write(member, now, ARGV[5], ARGV[6], r, x, h, source, '', '0', ARGV[7], tonumber(ARGV[8]))
 return {source, now, ARGV[5], r, source, '', '0', tostring(v), '0', '', exactExpired, roomExpired, invalidated, evicted, n}
@@ -263,7 +285,7 @@ return {source, now, ARGV[5], r, source, '', '0', tostring(v), '0', '', exactExp
 // lookScript: ARGV[2] member, [3] room member ("" for none), [4] now.
 // Changes nothing. Returns {exact state, record…, room state, record…,
 // size}; states are 'fresh', 'expired' or 'absent'.
-var lookScript = rueidis.NewLuaScript(luaBase + luaLoad + `
+var lookScript = rueidis.NewLuaScript(luaBase + luaLoad + luaFlat + `
 local out = {}
 local function peek(member)
   if member == '' then
@@ -284,7 +306,7 @@ local function peek(member)
 end
 peek(ARGV[2])
 peek(ARGV[3])
-table.insert(out, size())
+table.insert(out, redis.call('ZCARD', KEYS[1]))
 return out
 `)
 
@@ -294,13 +316,13 @@ return out
 // Invalidate: the reason, [8] the expiry grace in ms.
 // Returns {outcome, record…, size}; outcome is 'applied', 'not_found',
 // 'conflict' or 'unchanged'.
-var feedbackScript = rueidis.NewLuaScript(luaBase + luaAdd + luaLoad + luaWrite + `
+var feedbackScript = rueidis.NewLuaScript(luaBase + luaAdd + luaLoad + luaFlat + luaWrite + `
 local member, now, confirm = ARGV[2], ARGV[3], ARGV[6] == 'confirm'
 local rec = load(member)
 local function answer(outcome, r)
   local out = flat(r or {u = '', e = '', r = '', o = '', w = '', p = '', v = '', c = '', i = ''})
   table.insert(out, 1, outcome)
-  table.insert(out, size())
+  table.insert(out, redis.call('ZCARD', KEYS[1]))
   return out
 end
 if not rec or not older(now, rec.e) or (confirm and rec.i ~= '') then return answer('not_found') end
@@ -311,15 +333,14 @@ local v = redis.call('INCR', KEYS[3])
 rec.v = v
 if confirm then
   local ttl = rec.t
-  if rec.o ~= 'set' or not ttl then ttl = ARGV[7] end
+  if rec.o ~= 'set' or ttl == '' then ttl = ARGV[7] end
   rec.u, rec.e, rec.c = now, add(now, ttl), '1'
-  redis.call('HSET', k, 'u', rec.u, 'e', rec.e, 'c', '1', 'v', v, 'd', packed(rec.u, rec.e, rec.r, rec.o, rec.w, rec.p, v, '1', rec.i))
-  redis.call('PEXPIRE', k, px(ttl, ARGV[8]))
+  redis.call('SET', k, encode(rec.u, rec.e, v, '1', rec.p, rec.o, rec.w, rec.i, rec.x, rec.h, rec.t, rec.r), 'PX', px(ttl, ARGV[8]))
   redis.call('ZADD', KEYS[1], v, member)
-  redis.call('ZADD', KEYS[2], ms(rec.e), member)
+  redis.call('ZADD', KEYS[2], string.sub(rec.e, 1, 14), member)
 else
   rec.u, rec.c, rec.i = now, '0', ARGV[7]
-  redis.call('HSET', k, 'u', now, 'c', '0', 'i', ARGV[7], 'v', v, 'd', packed(now, rec.e, rec.r, rec.o, rec.w, rec.p, v, '0', ARGV[7]))
+  redis.call('SET', k, encode(now, rec.e, v, '0', rec.p, rec.o, rec.w, ARGV[7], rec.x, rec.h, rec.t, rec.r), 'KEEPTTL')
 end
 return answer('applied', rec)
 `)
@@ -331,7 +352,7 @@ if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('EXISTS', prefix .. ARGV
   drop(ARGV[2])
   existed = 1
 end
-return {existed, size()}
+return {existed, redis.call('ZCARD', KEYS[1])}
 `)
 
 // pruneScript: ARGV[2] now, ARGV[3] now in ms. Deletes every record
@@ -340,13 +361,15 @@ var pruneScript = rueidis.NewLuaScript(luaBase + `
 local now = ARGV[2]
 local pruned = 0
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])) do
-  local e = redis.call('HGET', prefix .. member, 'e')
-  if not e or not older(now, e) then
+  local k = prefix .. member
+  local e = redis.pcall('GETRANGE', k, 20, 39) -- '' when absent
+  if type(e) == 'table' then e = redis.call('HGET', k, 'e') or '' end -- a hash, the form of earlier releases
+  if e == '' or not older(now, e) then
     drop(member)
     pruned = pruned + 1
   end
 end
-return {pruned, size()}
+return {pruned, redis.call('ZCARD', KEYS[1])}
 `)
 
 // scanScript: ARGV[2] now, [3] the write-order score to continue after,
@@ -356,7 +379,7 @@ return {pruned, size()}
 // "", invalidated "1"/"0"). Walks the partition in write order; expired
 // records are skipped (and left to pruning). 'delete' deletes the matches.
 // Returns {next score, done (0/1), size, n, then n × (member, record…)}.
-var scanScript = rueidis.NewLuaScript(luaBase + luaLoad + luaFilters + `
+var scanScript = rueidis.NewLuaScript(luaBase + luaLoad + luaFlat + luaFilters + `
 local now, after, limit, batch, mode = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local f = {ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]}
 local page = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
@@ -378,7 +401,7 @@ for i = 1, #page, 2 do
   end
   next = score
 end
-local out = {next, done, size(), n}
+local out = {next, done, redis.call('ZCARD', KEYS[1]), n}
 for _, v in ipairs(found) do table.insert(out, v) end
 return out
 `)

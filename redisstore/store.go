@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"math"
 
 	"errors"
 	"fmt"
@@ -326,11 +327,31 @@ func (s *Store) redisTTL(now, expires time.Time) string {
 }
 
 func parseStamp(str string) (time.Time, error) {
-	n, err := strconv.ParseInt(str, 10, 64)
+	n, err := stampNanos(str)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: redisstore: bad timestamp %q", switchboard.ErrPartitionUnavailable, str)
 	}
 	return time.Unix(0, n), nil
+}
+
+// stampNanos is strconv.ParseInt(str, 10, 64), faster for what pad20
+// writes for n >= 0: "0" and 19 digits.
+func stampNanos(str string) (int64, error) {
+	if len(str) != 20 || str[0] != '0' {
+		return strconv.ParseInt(str, 10, 64)
+	}
+	var n uint64
+	for i := 1; i < 20; i++ {
+		d := str[i] - '0'
+		if d > 9 {
+			return strconv.ParseInt(str, 10, 64) // its error
+		}
+		n = n*10 + uint64(d) // 19 digits fit
+	}
+	if n > math.MaxInt64 {
+		return strconv.ParseInt(str, 10, 64) // its range error
+	}
+	return int64(n), nil
 }
 
 // record decodes the nine values u, e, r, o, w, p, v, c, i a script
@@ -343,24 +364,25 @@ func record(v []any) (switchboard.Record, error) {
 	for i := range f {
 		f[i] = str(v[i])
 	}
-	return recordOf(&f)
+	var rec switchboard.Record
+	err := recordOf(&f, &rec)
+	return rec, err
 }
 
 // recordFields is how many values a record travels as.
 const recordFields = 9
 
 // recordOf decodes a record's fields u, e, r, o, w, p, v, c, i.
-func recordOf(f *[recordFields]string) (switchboard.Record, error) {
-	var rec switchboard.Record
-	var err error
+// It fills rec, which must be the zero Record.
+func recordOf(f *[recordFields]string, rec *switchboard.Record) (err error) {
 	if rec.UpdatedAt, err = parseStamp(f[0]); err != nil {
-		return rec, err
+		return err
 	}
 	if rec.ExpiresAt, err = parseStamp(f[1]); err != nil {
-		return rec, err
+		return err
 	}
 	if err := decodeRoute(f[2], &rec.Route); err != nil {
-		return rec, fmt.Errorf("%w: redisstore: bad stored route: %w", switchboard.ErrPartitionUnavailable, err)
+		return fmt.Errorf("%w: redisstore: bad stored route: %w", switchboard.ErrPartitionUnavailable, err)
 	}
 	rec.Origin = switchboard.Origin(f[3])
 	rec.Writer = f[4]
@@ -368,7 +390,7 @@ func recordOf(f *[recordFields]string) (switchboard.Record, error) {
 	rec.Revision, _ = strconv.ParseUint(f[6], 10, 64)
 	rec.Confirmed = f[7] == "1"
 	rec.Invalidated = f[8]
-	return rec, nil
+	return nil
 }
 
 func str(v any) string {
@@ -392,36 +414,42 @@ func integer(v any) int {
 	return 0
 }
 
-// hitFields are what a read hit reads: the record's packed field d (u, e,
-// r, o, w, p, v, c, i joined by the byte 31, which no valid field holds)
-// and its revision v, which tells a d that is current from one a writer
-// that does not maintain d (an older release) left behind.
-var hitFields = []string{"d", "v"}
-
-// unpack splits a record's field d into its nine values; ok is false when
-// it does not hold exactly nine.
-func unpack(d string, f *[recordFields]string) (ok bool) {
-	for i := range recordFields - 1 {
+// unpack reads a record's string (the layout in scripts.go: u and e, 20
+// characters each, then v, c, p, o, w, i, x, h, t and r joined by the byte
+// 31) into the nine values u, e, r, o, w, p, v, c, i; ok is false when it
+// does not have that shape.
+func unpack(s string, f *[recordFields]string) (ok bool) {
+	if len(s) < 40 {
+		return false
+	}
+	f[0], f[1], s = s[:20], s[20:40], s[40:]
+	var x string
+	for _, i := range [...]int{6, 7, 5, 3, 4, 8, -1, -1, -1} { // v c p o w i, then x h t (unread)
+		dst := &x
+		if i >= 0 {
+			dst = &f[i]
+		}
 		var found bool
-		if f[i], d, found = strings.Cut(d, "\x1f"); !found {
+		if *dst, s, found = strings.Cut(s, "\x1f"); !found {
 			return false
 		}
 	}
-	f[recordFields-1] = d
-	return !strings.Contains(d, "\x1f")
+	f[2] = s // r, the rest (as the scripts read it)
+	return true
 }
 
 // hit is the first look of Get and Resolve, without a script: the
-// record's packed field d and its revision v by a plain HMGET, one
-// command. (Resolve reports the size of a state hit as -1, unknown, which
-// the Store contract allows: a pipelined ZCARD for it cost the client a
-// pipeline on every hit.) A script costs Redis several times what the
-// commands it runs cost (the Lua call, its redis.call conversions), and a
-// hit changes nothing, so it needs no atomicity. ok is false unless d
-// holds nine values, its revision is v, and the record is fresh at now —
-// and valid, when valid is asked for: then the caller runs the script,
-// which reads the fields, decides, and cleans up, atomically (a miss costs
-// two round trips). member is the key's string form, for that script.
+// record's string by a plain GET, one command. (Resolve reports the size
+// of a state hit as -1, unknown, which the Store contract allows: a
+// pipelined ZCARD for it cost the client a pipeline on every hit.) A
+// script costs Redis several times what the commands it runs cost (the
+// Lua call, its redis.call conversions), and a hit changes nothing, so it
+// needs no atomicity. ok is false unless the record is fresh at now — and
+// valid, when valid is asked for — and in the string form: then the
+// caller runs the script, which reads it (or the hash form of earlier
+// releases, which answers GET with WRONGTYPE), decides, and cleans up,
+// atomically (a miss costs two round trips). member is the key's string
+// form, for that script.
 func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time, valid bool) (rec switchboard.Record, ok bool, member string, err error) {
 	if err = s.begin(ctx); err != nil {
 		return rec, false, "", err
@@ -441,26 +469,25 @@ func (s *Store) hit(ctx context.Context, key switchboard.StoreKey, now time.Time
 	member = recordKey[len(pt.prefix):]
 	ctx, cancel := s.deadlines.bound(ctx) // at most OpTimeout from now
 	defer cancel()
-	vals, err := s.client.Do(ctx, s.client.B().Hmget().Key(recordKey).Field(hitFields...).Build()).ToArray()
+	v, err := s.client.Do(ctx, s.client.B().Get().Key(recordKey).Build()).ToString()
 	if err != nil {
+		if re, isErr := rueidis.IsRedisErr(err); rueidis.IsRedisNil(err) || isErr && strings.HasPrefix(re.Error(), "WRONGTYPE") {
+			return rec, false, member, nil // absent, or a hash of an earlier release: the script decides
+		}
 		return rec, false, member, s.unavailable(key.Partition, err)
 	}
-	if len(vals) != len(hitFields) || vals[0].IsNil() || vals[1].IsNil() {
-		return rec, false, member, nil // absent, expired by Redis, or written without d
-	}
 	var f [recordFields]string
-	d, _ := vals[0].ToString()
-	if v, _ := vals[1].ToString(); !unpack(d, &f) || f[6] != v {
-		return rec, false, member, nil // not d as the last write left it: the script reads the fields
+	if !unpack(v, &f) {
+		return rec, false, member, nil // not a record's string: the script decides
 	}
-	if e, err := strconv.ParseInt(f[1], 10, 64); err != nil || e <= now.UnixNano() {
+	if e, err := stampNanos(f[1]); err != nil || e <= now.UnixNano() {
 		return rec, false, member, nil // expired (or unreadable): the script decides
 	}
 	if valid && f[8] != "" {
 		return rec, false, member, nil // a tombstone: the script resolves past it
 	}
-	if rec, err = recordOf(&f); err != nil {
-		return rec, false, member, err
+	if err = recordOf(&f, &rec); err != nil {
+		return switchboard.Record{}, false, member, err
 	}
 	return rec, true, member, nil
 }

@@ -377,58 +377,193 @@ func TestReplicasMustAgree(t *testing.T) {
 	newManager(t, c, redisstore.Options{KeyPrefix: "replicas-b"}, switchboard.Config{PartitionCount: 16, MaxEntriesPerPartition: 100})
 }
 
-// TestHitFollowsTheFields: a read hit reads the packed field d only when
-// it matches the record's revision; a record that a writer without d (an
-// older release, during a rolling upgrade) rewrote, or that has no d at
-// all, is read from its fields by the script, never from a stale d.
-func TestHitFollowsTheFields(t *testing.T) {
+// TestRecordsOfEarlierReleases: records that earlier releases stored as
+// hashes — with the packed field d, or with only the fields of the first
+// releases — are read by every operation as they were (a read hit leaves
+// them to the script: two round trips), precedence holds against them, and
+// a write replaces each with the string form (Confirm with the record's
+// own TTL, Invalidate keeping its Redis expiry); prune and delete remove
+// them.
+func TestRecordsOfEarlierReleases(t *testing.T) {
 	c := standaloneClient(t, redistest.Start(t).Addr)
-	m := newManager(t, c, redisstore.Options{KeyPrefix: "skew"}, switchboard.Config{PartitionCount: 1})
+	const ttl = time.Hour
+	m := newManager(t, c, redisstore.Options{KeyPrefix: "old"}, switchboard.Config{PartitionCount: 1, TTL: ttl})
 	ctx := context.Background()
-	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_1"}
-	if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "old"}); err != nil {
-		t.Fatal(err)
+	do := func(cmd rueidis.Completed) rueidis.RedisResult {
+		t.Helper()
+		r := c.Do(ctx, cmd)
+		if err := r.Error(); err != nil && !rueidis.IsRedisNil(err) {
+			t.Fatal(err)
+		}
+		return r
 	}
-	// The first call of a script may take two round trips (NOSCRIPT, then EVAL).
+	stamp := func(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
+	var revision int64
+	// hash stores what an earlier release's write left for room: a hash of
+	// the fields (all of them and d, or only u, e and r), its Redis expiry,
+	// and the partition's index entries.
+	hash := func(room string, full bool, updated, expires time.Time, prio string) (switchboard.SessionKey, string) {
+		t.Helper()
+		k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: room}
+		rk := "{old:0}:r:" + k.String()
+		revision++
+		v := fmt.Sprint(revision)
+		u, e, r := stamp(updated), stamp(expires), `{"external_room_id":"`+room+`-target"}`
+		fv := c.B().Hset().Key(rk).FieldValue().FieldValue("u", u).FieldValue("e", e).FieldValue("r", r)
+		if full {
+			fv = fv.FieldValue("t", fmt.Sprintf("%020d", int64(ttl))).FieldValue("x", room+"-target").FieldValue("h", "").
+				FieldValue("o", "set").FieldValue("w", "old-writer").FieldValue("p", prio).FieldValue("v", v).
+				FieldValue("c", "0").FieldValue("i", "").
+				FieldValue("d", strings.Join([]string{u, e, r, "set", "old-writer", prio, v, "0", ""}, "\x1f"))
+		}
+		do(fv.Build())
+		// A Redis expiry in the future even for an expired record (as a long
+		// ExpiryGrace leaves it), so that pruning meets the hash.
+		do(c.B().Pexpireat().Key(rk).MillisecondsTimestamp(max(expires.UnixMilli(), time.Now().UnixMilli()) + time.Minute.Milliseconds()).Build())
+		do(c.B().Zadd().Key("{old:0}:o").ScoreMember().ScoreMember(float64(revision), k.String()).Build())
+		do(c.B().Zadd().Key("{old:0}:e").ScoreMember().ScoreMember(float64(expires.UnixMilli()), k.String()).Build())
+		do(c.B().Set().Key("{old:0}:s").Value(v).Build())
+		return k, rk
+	}
+	typeOf := func(rk string) string {
+		t.Helper()
+		s, err := c.Do(ctx, c.B().Type().Key(rk).Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// The first call of each script may take two round trips (NOSCRIPT, then EVAL).
 	if _, err := m.Get(ctx, switchboard.SessionKey{ChannelType: "c", BridgeID: "b", RoomID: "none"}); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Fatalf("Get of a key never stored: %v", err)
 	}
-	rk := "{skew:0}:r:" + k.String()
-	do := func(cmd rueidis.Completed) {
-		t.Helper()
-		if err := c.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tests := []struct {
-		name  string
-		write func()
-		want  string
-		trips int64
-	}{
-		{"d current", func() {}, "old", 1},
-		// What an older release's Set writes: every field, a new revision, no d.
-		{"fields rewritten without d", func() {
-			do(c.B().Hset().Key(rk).FieldValue().FieldValue("r", `{"external_room_id":"new"}`).FieldValue("x", "new").
-				FieldValue("v", "99").Build())
-		}, "new", 2},
-		{"no d", func() { do(c.B().Hdel().Key(rk).Field("d").Build()) }, "new", 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.write()
+	now := time.Now()
+
+	for _, full := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reads/full=%v", full), func(t *testing.T) {
+			k, rk := hash(fmt.Sprintf("read_%v", full), full, now, now.Add(ttl), "0")
+			wantWriter, wantRev := "", uint64(revision)
+			if full {
+				wantWriter = "old-writer"
+			}
 			before := c.trips.Load()
 			rec, err := m.Get(ctx, k)
-			if err != nil || rec.Route.ExternalRoomID != tt.want {
-				t.Fatalf("Get = %+v, %v; want the route %q", rec, err, tt.want)
+			if err != nil || rec.Route.ExternalRoomID != k.RoomID+"-target" || rec.Origin != switchboard.OriginSet ||
+				rec.Writer != wantWriter || rec.Revision != wantRev || !rec.ExpiresAt.Equal(time.Unix(0, now.Add(ttl).UnixNano())) {
+				t.Fatalf("Get = %+v, %v; want the hash's record (writer %q, revision %d)", rec, err, wantWriter, wantRev)
 			}
-			if got := c.trips.Load() - before; got != tt.trips {
-				t.Fatalf("Get took %d round trips, want %d", got, tt.trips)
+			if got := c.trips.Load() - before; got != 2 {
+				t.Fatalf("Get took %d round trips, want 2 (GET answers WRONGTYPE, then the script)", got)
 			}
 			res, err := m.Resolve(ctx, k)
-			if err != nil || res.Source != switchboard.SourceStateHit || res.ExternalRoomID != tt.want {
-				t.Fatalf("Resolve = %+v, %v; want a state hit on %q", res, err, tt.want)
+			if err != nil || res.Source != switchboard.SourceStateHit || res.ExternalRoomID != k.RoomID+"-target" {
+				t.Fatalf("Resolve = %+v, %v; want a state hit", res, err)
+			}
+			entries, _, err := m.List(ctx, switchboard.Filter{RoomID: k.RoomID}, 10, "")
+			if err != nil || len(entries) != 1 || entries[0].Record.Revision != wantRev {
+				t.Fatalf("List = %+v, %v; want the hash's record", entries, err)
+			}
+			if got := typeOf(rk); got != "hash" {
+				t.Fatalf("after reads the record is a %s, want the hash untouched", got)
 			}
 		})
 	}
+
+	t.Run("precedence", func(t *testing.T) {
+		k, rk := hash("prio", true, now, now.Add(ttl), "5")
+		if err := m.Set(ctx, k, switchboard.Route{ExternalRoomID: "low"}, switchboard.WithPriority(1)); !errors.Is(err, switchboard.ErrSuperseded) {
+			t.Fatalf("Set below the hash's priority 5: %v, want ErrSuperseded", err)
+		}
+		if got := typeOf(rk); got != "hash" {
+			t.Fatalf("after a refused Set the record is a %s, want the hash untouched", got)
+		}
+	})
+
+	writes := []struct {
+		name  string
+		write func(k switchboard.SessionKey) error
+		check func(t *testing.T, rec switchboard.Record)
+	}{
+		{"Set", func(k switchboard.SessionKey) error { return m.Set(ctx, k, switchboard.Route{ExternalRoomID: "new"}) },
+			func(t *testing.T, rec switchboard.Record) {
+				if rec.Route.ExternalRoomID != "new" {
+					t.Fatalf("record %+v, want the new route", rec)
+				}
+			}},
+		{"Confirm", func(k switchboard.SessionKey) error {
+			_, err := m.Confirm(ctx, k, switchboard.Route{ExternalRoomID: k.RoomID + "-target"})
+			return err
+		}, func(t *testing.T, rec switchboard.Record) {
+			if !rec.Confirmed || rec.Writer != "old-writer" {
+				t.Fatalf("record %+v, want it confirmed", rec)
+			}
+		}},
+		{"Invalidate", func(k switchboard.SessionKey) error {
+			return m.Invalidate(ctx, k, switchboard.Route{ExternalRoomID: k.RoomID + "-target"}, "gone")
+		}, func(t *testing.T, rec switchboard.Record) {
+			if rec.Invalidated != "gone" || rec.Writer != "old-writer" {
+				t.Fatalf("record %+v, want the hash's record invalidated", rec)
+			}
+		}},
+	}
+	for _, tt := range writes {
+		t.Run("write/"+tt.name, func(t *testing.T) {
+			// Written 10 minutes ago: Confirm renews it to a full TTL from now.
+			k, rk := hash("w_"+tt.name, true, now.Add(-10*time.Minute), now.Add(ttl-10*time.Minute), "0")
+			pttlBefore := do(c.B().Pttl().Key(rk).Build())
+			if err := tt.write(k); err != nil {
+				t.Fatal(err)
+			}
+			if got := typeOf(rk); got != "string" {
+				t.Fatalf("after %s the record is a %s, want the string form", tt.name, got)
+			}
+			before := c.trips.Load()
+			rec, err := m.Get(ctx, k)
+			if tt.name == "Invalidate" && errors.Is(err, switchboard.ErrInvalidated) { // a tombstone: List shows it
+				var entries []switchboard.Entry
+				entries, _, err = m.List(ctx, switchboard.Filter{RoomID: k.RoomID, Invalidated: true}, 10, "")
+				if err == nil && len(entries) != 1 {
+					err = fmt.Errorf("List of tombstones = %+v, want the one", entries)
+				} else if err == nil {
+					rec = entries[0].Record
+				}
+			} else if got := c.trips.Load() - before; got != 1 {
+				t.Fatalf("Get took %d round trips, want 1 (a hit on the string)", got)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, rec)
+			was, _ := pttlBefore.AsInt64()
+			left, _ := do(c.B().Pttl().Key(rk).Build()).AsInt64()
+			switch tt.name {
+			case "Invalidate": // the Redis expiry is kept
+				if left > was || left < was-5000 {
+					t.Fatalf("Redis expiry %d ms after Invalidate, want the %d ms it had", left, was)
+				}
+			case "Confirm": // renewed from now by the record's TTL
+				if lo := ttl.Milliseconds(); left < lo || !rec.ExpiresAt.After(now.Add(ttl-time.Minute)) {
+					t.Fatalf("Redis expiry %d ms, expires %v after Confirm; want at least %d ms, a full TTL", left, rec.ExpiresAt, lo)
+				}
+			}
+		})
+	}
+
+	t.Run("prune and delete", func(t *testing.T) {
+		_, expired := hash("expired", true, now.Add(-2*ttl), now.Add(-ttl), "0")
+		_, expiredOld := hash("expired_old", false, now.Add(-2*ttl), now.Add(-ttl), "0")
+		k, deleted := hash("deleted", true, now, now.Add(ttl), "0")
+		if err := m.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Prune(ctx)
+		if err != nil || res.Pruned != 2 {
+			t.Fatalf("Prune = %+v, %v; want the 2 expired hashes pruned", res, err)
+		}
+		for _, rk := range []string{expired, expiredOld, deleted} {
+			if got := typeOf(rk); got != "none" {
+				t.Fatalf("%s is a %s, want it gone", rk, got)
+			}
+		}
+	})
 }
