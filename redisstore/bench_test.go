@@ -16,7 +16,8 @@ import (
 // BenchmarkRedis compares, at 64 goroutines, Resolve (state_hit) and Set
 // through the Redis store with a plain GET of one key through the same
 // rueidis client (its defaults: automatic pipelining) on the same server,
-// standalone and cluster. ops/s is reported beside ns/op.
+// standalone and cluster; GET_spread gets one of 10,000 plain keys, spread
+// over the slots as the records are. ops/s is reported beside ns/op.
 func BenchmarkRedis(b *testing.B) {
 	for _, mode := range []string{"standalone", "cluster"} {
 		b.Run(mode, func(b *testing.B) {
@@ -48,12 +49,24 @@ func BenchmarkRedis(b *testing.B) {
 			if err := c.Do(ctx, c.B().Set().Key("plain").Value("-1001234567890").Build()).Error(); err != nil {
 				b.Fatal(err)
 			}
+			// One plain key per record, over the slots (and so, in a cluster,
+			// the nodes) as the records are: a GET that spreads as a hit does.
+			spread := make([]string, keys)
+			for i := range spread {
+				spread[i] = fmt.Sprintf("plain:%d", i)
+				if err := c.Do(ctx, c.B().Set().Key(spread[i]).Value("-1001234567890").Build()).Error(); err != nil {
+					b.Fatal(err)
+				}
+			}
 			recordKey := fmt.Sprintf("{bench:%d}:r:%s", m.RoutePartition(all[0]), all[0])
 			if n, err := c.Do(ctx, c.B().Exists().Key(recordKey).Build()).AsInt64(); err != nil || n != 1 {
 				b.Fatalf("record key %s: exists %d, %v", recordKey, n, err)
 			}
 			ops := map[string]func(i int) error{
 				"GET": func(int) error { return c.Do(ctx, c.B().Get().Key("plain").Build()).Error() },
+				"GET_spread": func(i int) error {
+					return c.Do(ctx, c.B().Get().Key(spread[i%keys]).Build()).Error()
+				},
 				// What a hit sends, without the Manager and decoding.
 				"GET_record": func(i int) error {
 					return c.Do(ctx, c.B().Get().Key(recordKey).Build()).Error()
@@ -68,7 +81,7 @@ func BenchmarkRedis(b *testing.B) {
 				},
 				"Set": func(i int) error { return m.Set(ctx, key(i), route) },
 			}
-			for _, name := range []string{"GET", "GET_record", "Get_hit", "Resolve_hit", "Set"} {
+			for _, name := range []string{"GET", "GET_spread", "GET_record", "Get_hit", "Resolve_hit", "Set"} {
 				op := ops[name]
 				b.Run(name, func(b *testing.B) {
 					var next atomic.Int64
