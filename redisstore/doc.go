@@ -21,7 +21,7 @@
 // client before; measured on the same redis-server at 64 goroutines, a
 // Resolve hit runs at 1.5–2.2× the throughput with 17 client allocations
 // instead of 37 (10 once a hit read one packed field, 5 with the shared
-// deadline, 3 since a record is one string), and Set at 1.1–2.1×; see
+// deadline, 2 since a record is one string), and Set at 1.1–2.1×; see
 // docs/benchmarks.md.)
 //
 // Semantics are the memory backend's exactly (both pass package storetest):
