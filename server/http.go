@@ -133,14 +133,18 @@ var decodeOptions = json.JoinOptions(json.RejectUnknownMembers(true))
 // API's own names when it does not fit.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	data, err := readBody(w, r)
-	var tooLarge *http.MaxBytesError
+	if err != nil {
+		// Declared here, not above: errors.As takes its address, which
+		// would put it on the heap for every request.
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, wire.CodeBodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", wire.MaxBodyBytes))
+		} else {
+			writeError(w, wire.CodeInvalidJSON, "the body could not be read")
+		}
+		return false
+	}
 	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, wire.CodeBodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", wire.MaxBodyBytes))
-		return false
-	case err != nil:
-		writeError(w, wire.CodeInvalidJSON, "the body could not be read")
-		return false
 	case len(bytes.TrimSpace(data)) == 0:
 		writeError(w, wire.CodeInvalidJSON, "the body is empty; a JSON object is required")
 		return false
