@@ -101,15 +101,20 @@ end
 
 // luaHead (after luaLoad): head.
 const luaHead = `
--- head returns what Set's checks read of member's record (e, v, p and i),
--- or nil: of the string, only the fields they need.
+-- head returns what Set's checks read of member's record — e, v, p and
+-- i, as values rather than a table (a table costs the call ~0.4 µs) — or
+-- nil: of the string, only the fields they need.
 local function head(member)
   local s = redis.pcall('GET', prefix .. member)
-  if type(s) == 'table' then return load(member) end -- a hash, the form of earlier releases
+  if type(s) == 'table' then -- a hash, the form of earlier releases
+    local rec = load(member)
+    if not rec then return nil end
+    return rec.e, rec.v, rec.p, rec.i
+  end
   if not s then return nil end
   local v, p, i = string.match(s, '^([^\31]*)\31[^\31]*\31([^\31]*)\31[^\31]*\31[^\31]*\31([^\31]*)\31', 41)
   if not v then return nil end
-  return {e = string.sub(s, 21, 40), v = v, p = p, i = i}
+  return string.sub(s, 21, 40), v, p, i
 end
 `
 
@@ -208,20 +213,22 @@ return {status}
 // current revision, current priority, size}.
 var setScript = rueidis.NewLuaScript(luaBase + luaLoad + luaHead + luaWrite + `
 local member, now = ARGV[2], ARGV[3]
-local cur = head(member)
-local fresh = cur ~= nil and older(now, cur.e)
-local valid = fresh and cur.i == ''
-local curRev, curPrio = 0, 0
-if fresh then curRev, curPrio = tonumber(cur.v), tonumber(cur.p) end
+local ce, cv, cp, ci = head(member)
+local fresh = ce ~= nil and older(now, ce)
+local valid = fresh and ci == ''
 local refusal = nil
-if ARGV[13] ~= '0' and (not fresh or cur.v ~= ARGV[13]) then
+if ARGV[13] ~= '0' and (not fresh or cv ~= ARGV[13]) then
   refusal = 'conflict'
 elseif ARGV[14] == '1' and valid then
   refusal = 'conflict'
-elseif valid and tonumber(cur.p) > tonumber(ARGV[10]) then
+elseif valid and tonumber(cp) > tonumber(ARGV[10]) then
   refusal = 'superseded'
 end
-if refusal then return {refusal, curRev, curPrio, redis.call('ZCARD', KEYS[1])} end
+if refusal then
+  local curRev, curPrio = 0, 0
+  if fresh then curRev, curPrio = tonumber(cv), tonumber(cp) end
+  return {refusal, curRev, curPrio, redis.call('ZCARD', KEYS[1])}
+end
 local v, evicted, n = write(member, now, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], 'set', ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]))
 return {'stored', v, evicted, n}
 `)
