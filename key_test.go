@@ -201,3 +201,16 @@ func TestSessionKeyAppendText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppendText: the string form of a key, as the Redis backend
+// builds a record key on every read hit.
+func BenchmarkAppendText(b *testing.B) {
+	k := switchboard.SessionKey{ChannelType: "telegram", BridgeID: "bot_1", RoomID: "chat_123456", ThreadID: "topic_7"}
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		var err error
+		if buf, err = k.AppendText(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

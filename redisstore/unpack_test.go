@@ -64,3 +64,15 @@ func FuzzUnpack(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkUnpack: what a read hit spends splitting the record's string.
+func BenchmarkUnpack(b *testing.B) {
+	s := recordString("17650000000000000000", "17650003600000000000", "189704", "0", "0", "set", "bridge-a", "", "-1001234567890", "7",
+		"00000003600000000000", `{"external_room_id":"-1001234567890","channel_type":"telegram","thread_id":"7"}`)
+	var f [recordFields]string
+	for b.Loop() {
+		if !unpack(s, &f) {
+			b.Fatal("unpack failed")
+		}
+	}
+}
