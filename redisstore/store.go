@@ -423,12 +423,8 @@ func unpack(s string, f *[recordFields]string) (ok bool) {
 		return false
 	}
 	f[0], f[1], s = s[:20], s[20:40], s[40:]
-	var x string
-	for _, i := range [...]int{6, 7, 5, 3, 4, 8, -1, -1, -1} { // v c p o w i, then x h t (unread)
-		dst := &x
-		if i >= 0 {
-			dst = &f[i]
-		}
+	var x, h, t string // not read
+	for _, dst := range [...]*string{&f[6], &f[7], &f[5], &f[3], &f[4], &f[8], &x, &h, &t} { // v c p o w i x h t
 		var found bool
 		if *dst, s, found = strings.Cut(s, "\x1f"); !found {
 			return false
