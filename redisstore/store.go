@@ -423,8 +423,9 @@ func unpack(s string, f *[recordFields]string) (ok bool) {
 		return false
 	}
 	f[0], f[1], s = s[:20], s[20:40], s[40:]
-	var x, h, t string // not read
-	for _, dst := range [...]*string{&f[6], &f[7], &f[5], &f[3], &f[4], &f[8], &x, &h, &t} { // v c p o w i x h t
+	// Into v, c, p, o, w and i; x, h and t are not read.
+	var x, h, t string
+	for _, dst := range [...]*string{&f[6], &f[7], &f[5], &f[3], &f[4], &f[8], &x, &h, &t} {
 		var found bool
 		if *dst, s, found = strings.Cut(s, "\x1f"); !found {
 			return false
