@@ -78,19 +78,21 @@ end
 local function px(ttl, grace) return math.floor(tonumber(ttl) / 1e6) + tonumber(grace) + 1 end
 `
 
-// luaLoad: load, to read whole records.
+// luaLoad: loadHash and load, to read whole records.
 const luaLoad = `
 -- load returns the record of member as a table, or nil and whether a
 -- record was there that Redis itself expired (its index entries remain).
+-- loadHash is load for a record at k in the hash form of earlier releases.
+local function loadHash(k, member)
+  local v = redis.call('HMGET', k, 'u', 'e', 't', 'r', 'x', 'h', 'o', 'w', 'p', 'v', 'c', 'i')
+  if not v[2] then return nil, redis.call('ZSCORE', KEYS[1], member) ~= false end
+  return {u = v[1], e = v[2], t = v[3] or '', r = v[4], x = v[5] or '', h = v[6] or '', o = v[7] or 'set', w = v[8] or '',
+    p = v[9] or '0', v = v[10] or redis.call('ZSCORE', KEYS[1], member) or '0', c = v[11] or '0', i = v[12] or ''}
+end
 local function load(member)
   local k = prefix .. member
   local s = redis.pcall('GET', k)
-  if type(s) == 'table' then -- WRONGTYPE: a hash, the form of earlier releases
-    local v = redis.call('HMGET', k, 'u', 'e', 't', 'r', 'x', 'h', 'o', 'w', 'p', 'v', 'c', 'i')
-    if not v[2] then return nil, redis.call('ZSCORE', KEYS[1], member) ~= false end
-    return {u = v[1], e = v[2], t = v[3] or '', r = v[4], x = v[5] or '', h = v[6] or '', o = v[7] or 'set', w = v[8] or '',
-      p = v[9] or '0', v = v[10] or redis.call('ZSCORE', KEYS[1], member) or '0', c = v[11] or '0', i = v[12] or ''}
-  end
+  if type(s) == 'table' then return loadHash(k, member) end -- WRONGTYPE: a hash
   if not s then return nil, redis.call('ZSCORE', KEYS[1], member) ~= false end
   local v, c, p, o, w, i, x, h, t, r = string.match(s,
     '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$', 41)
@@ -105,9 +107,10 @@ const luaHead = `
 -- i, as values rather than a table (a table costs the call ~0.4 µs) — or
 -- nil: of the string, only the fields they need.
 local function head(member)
-  local s = redis.pcall('GET', prefix .. member)
+  local k = prefix .. member
+  local s = redis.pcall('GET', k)
   if type(s) == 'table' then -- a hash, the form of earlier releases
-    local rec = load(member)
+    local rec = loadHash(k, member)
     if not rec then return nil end
     return rec.e, rec.v, rec.p, rec.i
   end
