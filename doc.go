@@ -107,7 +107,7 @@
 // conditions, precedence, target comparison) and must pass the
 // conformance suite in package storetest, which calls the Store's methods
 // itself as well as through a Manager. MemoryStore stays in this package,
-// over the engine in internal/memtable and internal/biasedlock, because
+// over the engine in internal/memtable and internal/seqlock, because
 // New defaults to it and the Manager's zero-allocation hit path calls it
 // directly rather than through the interface.
 //

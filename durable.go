@@ -679,7 +679,7 @@ func (s *MemoryStore) replay(payload []byte, lsns []uint64, maxRev []uint64, max
 		switch op {
 		case opDelete:
 			if slot != memtable.NoSlot {
-				p.RemoveAt(pos, slot)
+				p.removeAt(pos, slot)
 			}
 		case opPut:
 			if slot == memtable.NoSlot {
@@ -687,12 +687,12 @@ func (s *MemoryStore) replay(payload []byte, lsns []uint64, maxRev []uint64, max
 			} else {
 				p.Touch(slot)
 			}
-			*p.Value(slot) = rec
+			p.put(slot, &rec)
 		case opUpdate:
 			if slot == memtable.NoSlot {
 				slot = p.Insert(pos, full, enc)
 			}
-			*p.Value(slot) = rec
+			p.put(slot, &rec)
 		}
 		maxRev[pi] = max(maxRev[pi], rec.rev)
 		p.mu.Unlock()
@@ -722,8 +722,8 @@ func checkLogged(prio int64, rev uint64, writer, reason string) error {
 func (p *memPartitionState) sweepExpired(now int64) {
 	for slot := p.Oldest(); slot != memtable.NoSlot; {
 		next := p.Newer(slot)
-		if now >= p.Value(slot).expires {
-			p.Remove(slot)
+		if now >= p.Value(slot).expires.Load() {
+			p.remove(slot)
 		}
 		slot = next
 	}
@@ -739,7 +739,7 @@ func (s *MemoryStore) renumber() {
 		p := &s.parts[i]
 		highest = max(highest, p.rev)
 		for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
-			highest = max(highest, p.Value(slot).rev)
+			highest = max(highest, p.Value(slot).rev.Load())
 		}
 	}
 	for i := range s.parts {
@@ -747,7 +747,7 @@ func (s *MemoryStore) renumber() {
 		p.rev = highest
 		for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
 			p.rev++
-			p.Value(slot).rev = p.rev
+			p.Value(slot).rev.Store(p.rev)
 		}
 	}
 }

@@ -12,10 +12,10 @@ import (
 // TestRecordLayout keeps a memory slot at one aligned pair of cache lines:
 // a hit reads its index bucket and this one slot.
 func TestRecordLayout(t *testing.T) {
-	if got := unsafe.Sizeof(memRecord{}); got != 64 {
-		t.Errorf("memRecord is %d bytes, want 64", got)
+	if got := unsafe.Sizeof(memSlot{}); got != 64 {
+		t.Errorf("memSlot is %d bytes, want 64", got)
 	}
-	if got := memtable.EntrySize[memRecord](); got != 128 {
+	if got := memtable.EntrySize[memSlot](); got != 128 {
 		t.Errorf("a slot is %d bytes, want 128", got)
 	}
 }

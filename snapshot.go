@@ -114,12 +114,12 @@ func (s *MemoryStore) writeSnapshot(w io.Writer, segment uint64) error {
 func (p *memPartition) snapshot() ([]snapshotRecord, uint64, uint64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
+	if p.closed.Load() {
 		return nil, 0, 0, ErrClosed
 	}
 	out := make([]snapshotRecord, 0, p.Len())
 	for slot := p.Oldest(); slot != memtable.NoSlot; slot = p.Newer(slot) {
-		r := p.Value(slot)
+		r := p.rec(slot)
 		out = append(out, snapshotRecord{
 			Key: decodeKey(p.Key(slot)).String(), Route: r.route().Clone(), UpdatedAt: r.updated, ExpiresAt: r.expires,
 			Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
@@ -245,7 +245,7 @@ func (s *MemoryStore) readSnapshot(r io.Reader, now time.Time) (restored int, me
 	for _, t := range todo {
 		p := &s.parts[t.key.Partition]
 		p.mu.Lock()
-		if !p.closed {
+		if !p.closed.Load() {
 			if !keep {
 				p.rev++
 				t.rec.rev = p.rev
@@ -300,9 +300,9 @@ func (p *memPartitionState) restore(key *StoreKey, enc []byte, rec memRecord, li
 	} else {
 		p.Touch(slot)
 	}
-	*p.Value(slot) = rec
+	p.put(slot, &rec)
 	for p.Len() > limit {
-		p.Remove(p.Oldest())
+		p.remove(p.Oldest())
 	}
 }
 
