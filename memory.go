@@ -146,9 +146,7 @@ func (m *memSlot) store(r *memRecord) {
 	if r.strs != "" {
 		p = unsafe.StringData(r.strs)
 	}
-	if m.strs.Load() != p {
-		m.strs.Store(p)
-	}
+	storeIf(&m.strs, p)
 	storeIf(&m.slen, uint64(len(r.strs)))
 	switch cur := m.meta.Load(); {
 	case r.meta == nil:
@@ -159,12 +157,8 @@ func (m *memSlot) store(r *memRecord) {
 		box := r.meta
 		m.meta.Store(&box) // stored maps are never changed in place: the box is as immutable
 	}
-	if m.updated.Load() != r.updated {
-		m.updated.Store(r.updated)
-	}
-	if m.expires.Load() != r.expires {
-		m.expires.Store(r.expires)
-	}
+	storeIf(&m.updated, r.updated)
+	storeIf(&m.expires, r.expires)
 	storeIf(&m.rev, r.rev)
 	storeIf(&m.lens, uint64(r.lens[0])|uint64(r.lens[1])<<16|uint64(r.lens[2])<<32|uint64(r.lens[3])<<48)
 	small := uint64(r.lens[4]) | uint64(uint16(r.prio))<<16 | uint64(r.wlen)<<32 | uint64(r.origin)<<40
@@ -174,7 +168,11 @@ func (m *memSlot) store(r *memRecord) {
 	storeIf(&m.small, small)
 }
 
-func storeIf(w *atomic.Uint64, v uint64) {
+// storeIf stores v in the atomic word w unless w holds it already.
+func storeIf[T comparable, W interface {
+	Load() T
+	Store(T)
+}](w W, v T) {
 	if w.Load() != v {
 		w.Store(v)
 	}
@@ -338,6 +336,16 @@ func (p *memPartitionState) lookShared(key *StoreKey, enc []byte, r *memRecord) 
 	return 0, 0, false
 }
 
+// look is lookShared, falling back to a look under the lock.
+func (p *memPartitionState) look(key *StoreKey, enc []byte, r *memRecord) (lookStateInternal, int) {
+	if state, size, ok := p.lookShared(key, enc, r); ok {
+		return state, size
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.lookLocked(key, enc, r), p.Len()
+}
+
 // memPartition pads a partition to a multiple of 128 bytes (two cache
 // lines, for the adjacent-line prefetcher) so partition locks do not
 // contend through false sharing.
@@ -445,13 +453,7 @@ func (s *MemoryStore) get(key *StoreKey, enc []byte, now int64, rec *Record) err
 // copies its record to *rec when it is fresh.
 func (s *MemoryStore) peek(p *memPartitionState, key *StoreKey, enc []byte, now int64, rec *Record) lookStateInternal {
 	var r memRecord
-	state, _, ok := p.lookShared(key, enc, &r)
-	if !ok {
-		p.mu.RLock()
-		state = p.lookLocked(key, enc, &r)
-		p.mu.RUnlock()
-	}
-	if state != lookFreshState {
+	if state, _ := p.look(key, enc, &r); state != lookFreshState {
 		return state
 	}
 	if now >= r.expires {
@@ -637,12 +639,7 @@ func (s *MemoryStore) resolveHit(key *StoreKey, enc []byte, now int64, out *Reso
 		return false, 0, err
 	}
 	var r memRecord
-	state, size, ok := p.lookShared(key, enc, &r)
-	if !ok {
-		p.mu.RLock()
-		state, size = p.lookLocked(key, enc, &r), p.Len()
-		p.mu.RUnlock()
-	}
+	state, size := p.look(key, enc, &r)
 	switch {
 	case state == lookClosedState:
 		return false, 0, ErrClosed
