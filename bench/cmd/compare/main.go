@@ -25,14 +25,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+// run is the command: the table to stdout, each run's progress to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	rounds := fs.Int("rounds", 3, "interleaved rounds; the median is reported")
 	benchtime := fs.Duration("benchtime", 500*time.Millisecond, "time per benchmark run")
 	out := fs.String("o", "results/compare.json", "write the results as JSON to this file (\"\" for none)")
@@ -42,9 +44,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	testing.Init()
-	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
-		return err
-	}
+	iters := map[[2]string]int{}                 // workload, target -> operations per run after the first round
 	results := map[string]map[string][]float64{} // workload -> target -> ns/op per round
 	misses := map[string]map[string]float64{}    // workload -> target -> miss% of the last round
 	began := time.Now()
@@ -59,7 +59,22 @@ func run(args []string, stdout io.Writer) error {
 				}
 				continue
 			}
+			// The first round calibrates, as go test -bench does; later
+			// rounds run the operation count that took benchtime in it,
+			// which spares testing.Benchmark its calibration runs (they
+			// had been more than half of a round's time).
+			key := [2]string{c.Workload, c.Target}
+			bt := benchtime.String()
+			if n := iters[key]; n > 0 {
+				bt = fmt.Sprintf("%dx", n)
+			}
+			if err := flag.Set("test.benchtime", bt); err != nil {
+				return err
+			}
 			r := testing.Benchmark(c.Run)
+			if round == 0 && r.N > 0 {
+				iters[key] = max(1, int(float64(r.N)*float64(*benchtime)/float64(r.T)))
+			}
 			if c.Done != nil {
 				c.Done()
 			}
@@ -72,8 +87,8 @@ func run(args []string, stdout io.Writer) error {
 			}
 			misses[c.Workload][c.Target] = r.Extra["miss%"]
 			results[c.Workload][c.Target] = append(results[c.Workload][c.Target], float64(r.T.Nanoseconds())/float64(r.N))
-			fmt.Fprintf(os.Stderr, "round %d/%d %-24s %-22s %8.1f ns/op\n", round+1, *rounds, c.Workload, c.Target,
-				float64(r.T.Nanoseconds())/float64(r.N))
+			fmt.Fprintf(stderr, "round %d/%d %-24s %-22s %8.1f ns/op %10d ops\n", round+1, *rounds, c.Workload, c.Target,
+				float64(r.T.Nanoseconds())/float64(r.N), r.N)
 		}
 		suite.Close()
 	}
