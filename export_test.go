@@ -1,5 +1,7 @@
 package switchboard
 
+import "time"
+
 // FailLogForTest makes a durable store's log fail with err, as a failing
 // disk would.
 func FailLogForTest(s *MemoryStore, err error) {
@@ -15,3 +17,7 @@ func ReplayLogForTest(s *MemoryStore, payload []byte) error {
 	_, err := s.replay(payload, nil, make([]uint64, len(s.parts)), map[int]uint64{}, &logParts)
 	return err
 }
+
+// ObserveHoldsForTest makes s tell f how long each lock hold of its scans
+// and prunes lasted (see MemoryStore.holds); call it before New.
+func ObserveHoldsForTest(s *MemoryStore, f func(time.Duration)) { s.holds = f }

@@ -62,6 +62,9 @@ type MemoryStore struct {
 	parts []memPartition
 	limit int
 	dur   *durability // the log, for a store made by OpenMemoryStore; nil otherwise
+	// holds, when set (by tests, before New), is told how long each of
+	// sweep's lock holds lasted; it runs under the lock.
+	holds func(time.Duration)
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -968,6 +971,10 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 			lock, unlock = p.mu.Lock, p.mu.Unlock
 		}
 		lock()
+		var locked time.Time
+		if s.holds != nil {
+			locked = time.Now()
+		}
 		if p.closed.Load() {
 			unlock()
 			return slot, false, ErrClosed
@@ -992,6 +999,9 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 		var lerr error
 		if logged {
 			pd, lerr = s.dur.append(p)
+		}
+		if s.holds != nil {
+			s.holds(time.Since(locked))
 		}
 		unlock()
 		if logged && lerr == nil {
