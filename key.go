@@ -271,9 +271,12 @@ func encodedLen(k SessionKey) int {
 
 // decodeKey is the inverse of appendKey; the key's strings are new (one
 // allocation, which they share).
-func decodeKey(enc []byte) SessionKey {
+func decodeKey(enc []byte) SessionKey { return splitKey(string(enc)) }
+
+// splitKey is decodeKey for an encoding that is a string: the key's
+// strings are substrings of it.
+func splitKey(rest string) SessionKey {
 	var parts [4]string
-	rest := string(enc)
 	for n := 0; n < 3; n++ {
 		i := strings.IndexByte(rest, 0)
 		if i < 0 {

@@ -65,6 +65,7 @@ type MemoryStore struct {
 	// holds, when set (by tests, before New), is told how long each of
 	// sweep's lock holds lasted; it runs under the lock.
 	holds func(time.Duration)
+	scans sync.Pool // of *[]scanned, Scan's buffers
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -943,7 +944,10 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 
 // sweep visits the slots of partition from slot from on, one chunk per
 // lock hold, calling visit for each record; visit returns whether to
-// remove the record (only when write) and whether to stop. A sweep that
+// remove the record (only when write) and whether to stop. After each
+// hold, once the lock is released, it calls flush (when not nil), which
+// may stop the sweep too, at a slot of its choosing: a visit that only
+// copies what it needs leaves the work to flush, outside the lock. A sweep that
 // does not write holds the lock as a reader (RLock), which does not move
 // the sequence number, so lookups go on without the lock meanwhile; a
 // writing sweep holds the write lock. It returns the slot after the last one
@@ -951,7 +955,8 @@ func (s *MemoryStore) Delete(ctx context.Context, key StoreKey) (int, error) {
 //
 // With logged (a durable store's DeleteMatching), each removal is logged
 // and each chunk's removals waited for before the next chunk.
-func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, write, logged bool, visit func(p *memPartitionState, slot int32) (remove, stop bool)) (next int32, done bool, err error) {
+func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, write, logged bool,
+	visit func(p *memPartitionState, slot int32) (remove, stop bool), flush func() (at int32, stop bool)) (next int32, done bool, err error) {
 	p, err := s.part(partition)
 	if err != nil {
 		return 0, false, err
@@ -1010,6 +1015,11 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 		if lerr != nil {
 			return slot, false, lerr
 		}
+		if flush != nil {
+			if at, ok := flush(); ok {
+				slot, stop = at, true
+			}
+		}
 		if slot >= total {
 			return slot, true, nil
 		}
@@ -1017,6 +1027,15 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 			return slot, false, nil
 		}
 	}
+}
+
+// scanned is a record Scan copied under a partition's lock, with its key.
+type scanned struct {
+	slot   int32
+	n      uint8 // the inline key's length
+	inline [memtable.InlineKey]byte
+	long   string // the key, when longer than InlineKey
+	r      memRecord
 }
 
 // Prune implements Store. It deletes expired records one chunk of slots
@@ -1030,7 +1049,7 @@ func (s *MemoryStore) Prune(ctx context.Context, partition int, now time.Time) (
 			return true, false
 		}
 		return false, false
-	})
+	}, nil)
 	if err != nil {
 		return PruneStats{}, err
 	}
@@ -1058,19 +1077,54 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 		return ScanResult{Next: req.After, Done: true}, nil
 	}
 	t := req.Now.UnixNano()
+	// Under the lock, each slot's record and key are only copied; the
+	// flush after each hold checks them, decodes the keys and allocates,
+	// so that the lock is held for a copy of the chunk: a goroutine that
+	// the runtime deschedules (for the collector's stack scan and its
+	// workers, on a small machine) then rarely holds the lock meanwhile.
 	res := ScanResult{Entries: make([]Entry, 0, min(req.Limit, memtable.ChunkSize))}
+	bufp, _ := s.scans.Get().(*[]scanned)
+	if bufp == nil {
+		bufp = new(make([]scanned, 0, memtable.ChunkSize))
+	}
+	buf := (*bufp)[:0]
+	defer func() {
+		clear(buf) // for the collector
+		*bufp = buf[:0]
+		s.scans.Put(bufp)
+	}()
 	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), false, false, func(p *memPartitionState, slot int32) (bool, bool) {
-		r := p.rec(slot)
-		if t >= r.expires {
-			return false, false
+		c := scanned{slot: slot, r: p.rec(slot)}
+		if enc := p.Key(slot); len(enc) > memtable.InlineKey {
+			c.long = unsafe.String(&enc[0], len(enc)) // the table's own string: it never changes
+		} else {
+			c.n = uint8(copy(c.inline[:], enc))
 		}
-		e := Entry{Key: decodeKey(p.Key(slot)), Partition: req.Partition}
-		r.record(&e.Record)
-		if !req.Filter.Match(e.Key, &e.Record) {
-			return false, false
+		buf = append(buf, c)
+		return false, false
+	}, func() (int32, bool) {
+		defer func() { clear(buf); buf = buf[:0] }()
+		for i := range buf {
+			c := &buf[i]
+			if t >= c.r.expires {
+				continue
+			}
+			e := Entry{Partition: req.Partition}
+			if c.long != "" {
+				e.Key = splitKey(c.long)
+			} else {
+				e.Key = decodeKey(c.inline[:c.n])
+			}
+			c.r.record(&e.Record)
+			if !req.Filter.Match(e.Key, &e.Record) {
+				continue
+			}
+			res.Entries = append(res.Entries, e)
+			if len(res.Entries) >= req.Limit {
+				return c.slot + 1, true
+			}
 		}
-		res.Entries = append(res.Entries, e)
-		return false, len(res.Entries) >= req.Limit
+		return 0, false
 	})
 	if err != nil {
 		return ScanResult{}, err
@@ -1101,7 +1155,7 @@ func (s *MemoryStore) DeleteMatching(ctx context.Context, req DeleteRequest) (De
 		}
 		st.Deleted++
 		return true, false
-	})
+	}, nil)
 	if err != nil {
 		return DeleteStats{}, err
 	}

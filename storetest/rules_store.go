@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ var storeRules = []rule{
 	{"FeedbackResults", testStoreFeedbackResults},
 	{"DeletePruneStat", testStoreDeletePruneStat},
 	{"ScanAndDeleteMatching", testStoreScan},
+	{"ScanPages", testStoreScanPages},
 }
 
 // sEnv is a Store initialized by the test itself.
@@ -454,5 +457,90 @@ func testStoreScan(t *testing.T, newStore Factory) {
 	}
 	if _, err := s.get(s.key("b", ""), now); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Fatalf("Get of the deleted record: %v", err)
+	}
+}
+
+// testStoreScanPages scans 600 records — more than a memory chunk or a
+// Redis script's page of 256 — some expired, some with keys too long for
+// a memory slot's inline bytes, with limits that end pages inside a chunk
+// and a filter, and checks that every fresh match comes back once, whole.
+func testStoreScanPages(t *testing.T, newStore Factory) {
+	s := newStoreEnv(t, newStore, 1, 1000)
+	type want struct {
+		room   string
+		thread string
+	}
+	all := map[switchboard.SessionKey]want{}
+	for i := range 600 {
+		room := fmt.Sprintf("room_%03d", i)
+		if i%7 == 0 {
+			room += "_" + strings.Repeat("long", 15) // 60 more bytes
+		}
+		thread := ""
+		if i%3 == 0 {
+			thread = fmt.Sprint("th_", i)
+		}
+		k := s.key(room, thread)
+		ttl := time.Hour
+		if i%5 == 0 {
+			ttl = time.Minute // expired at the scan
+		} else {
+			all[k.Key] = want{room, thread}
+		}
+		s.set(k, record(room, start, ttl))
+	}
+	now := start.Add(time.Minute)
+	for _, tc := range []struct {
+		name   string
+		limit  int
+		filter switchboard.Filter
+	}{
+		{"limit 7", 7, switchboard.Filter{}},
+		{"limit 1000", 1000, switchboard.Filter{}},
+		{"limit 5, threads only", 5, switchboard.Filter{Scope: switchboard.ScopeThread}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[switchboard.SessionKey]int{}
+			var after uint64
+			for pages := 0; ; pages++ {
+				if pages > 700 {
+					t.Fatal("Scan never reports Done")
+				}
+				res, err := s.st.Scan(s.ctx, switchboard.ScanRequest{Partition: 0, After: after, Limit: tc.limit, Filter: tc.filter, Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Entries) > tc.limit {
+					t.Fatalf("Scan returned %d entries, limit %d", len(res.Entries), tc.limit)
+				}
+				for _, e := range res.Entries {
+					w, ok := all[e.Key]
+					if !ok || e.Key.RoomID != w.room || e.Key.ThreadID != w.thread || e.Record.Route.ExternalRoomID != w.room {
+						t.Fatalf("Scan entry %+v: not a fresh record as stored", e)
+					}
+					seen[e.Key]++
+				}
+				if !res.Done && len(res.Entries) == 0 && res.Next == after {
+					t.Fatal("Scan made no progress")
+				}
+				after = res.Next
+				if res.Done {
+					break
+				}
+			}
+			n := 0
+			for k := range all {
+				if !tc.filter.Match(k, &switchboard.Record{}) {
+					continue
+				}
+				n++
+				if seen[k] != 1 {
+					t.Errorf("Scan returned %v %d times, want once", k, seen[k])
+				}
+			}
+			if len(seen) != n {
+				t.Errorf("Scan returned %d keys, want the %d fresh matching ones", len(seen), n)
+			}
+		})
 	}
 }
