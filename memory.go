@@ -47,7 +47,11 @@ import (
 // keeps it and allocates nothing, at the price of comparing the two (one
 // more cache miss). Prune, Scan and DeleteMatching walk a partition
 // by slot number, one chunk of 256 slots per lock hold, so serving latency
-// stays flat while they run. Memory is proportional to the live records:
+// stays flat while they run; Scan only copies the chunk's records under
+// the lock (a read lock, which lookups do not wait for) and filters,
+// decodes and allocates after it, so that its holds stay short even when
+// the runtime deschedules it for the garbage collector
+// (BenchmarkPartitionLockHold). Memory is proportional to the live records:
 // overwriting a key reuses its slot, and freed slots are reused before new
 // ones are made.
 //
