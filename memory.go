@@ -1033,13 +1033,35 @@ func (s *MemoryStore) sweep(ctx context.Context, partition int, from int32, writ
 	}
 }
 
-// scanned is a record Scan copied under a partition's lock, with its key.
+// scanned is a record copied under a partition's lock, with its key and
+// slot, for Scan and snapshots to work on after the lock.
 type scanned struct {
 	slot   int32
 	n      uint8 // the inline key's length
 	inline [memtable.InlineKey]byte
 	long   string // the key, when longer than InlineKey
 	r      memRecord
+}
+
+// copySlot copies the record in slot and its key; the caller holds the
+// lock.
+func (p *memPartitionState) copySlot(slot int32) scanned {
+	c := scanned{slot: slot, r: p.rec(slot)}
+	if enc := p.Key(slot); len(enc) > memtable.InlineKey {
+		c.long = unsafe.String(&enc[0], len(enc)) // the table's own string: it never changes
+	} else {
+		c.n = uint8(copy(c.inline[:], enc))
+	}
+	return c
+}
+
+// key decodes c's key: new strings for an inline key, substrings of the
+// table's own string for a long one.
+func (c *scanned) key() SessionKey {
+	if c.long != "" {
+		return splitKey(c.long)
+	}
+	return decodeKey(c.inline[:c.n])
 }
 
 // Prune implements Store. It deletes expired records one chunk of slots
@@ -1098,13 +1120,7 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 		s.scans.Put(bufp)
 	}()
 	next, done, err := s.sweep(ctx, req.Partition, int32(req.After), false, false, func(p *memPartitionState, slot int32) (bool, bool) {
-		c := scanned{slot: slot, r: p.rec(slot)}
-		if enc := p.Key(slot); len(enc) > memtable.InlineKey {
-			c.long = unsafe.String(&enc[0], len(enc)) // the table's own string: it never changes
-		} else {
-			c.n = uint8(copy(c.inline[:], enc))
-		}
-		buf = append(buf, c)
+		buf = append(buf, p.copySlot(slot))
 		return false, false
 	}, func() (int32, bool) {
 		defer func() { clear(buf); buf = buf[:0] }()
@@ -1113,12 +1129,7 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 			if t >= c.r.expires {
 				continue
 			}
-			e := Entry{Partition: req.Partition}
-			if c.long != "" {
-				e.Key = splitKey(c.long)
-			} else {
-				e.Key = decodeKey(c.inline[:c.n])
-			}
+			e := Entry{Key: c.key(), Partition: req.Partition}
 			c.r.record(&e.Record)
 			if !req.Filter.Match(e.Key, &e.Record) {
 				continue
