@@ -273,6 +273,16 @@ func encodedLen(k SessionKey) int {
 // allocation, which they share).
 func decodeKey(enc []byte) SessionKey { return splitKey(string(enc)) }
 
+// peekKey is decodeKey without the allocation: the key's strings are enc's
+// bytes, so it is valid only as long as enc does not change (for a table's
+// key, while the partition's lock is held).
+func peekKey(enc []byte) SessionKey {
+	if len(enc) == 0 {
+		return SessionKey{}
+	}
+	return splitKey(unsafe.String(&enc[0], len(enc)))
+}
+
 // splitKey is decodeKey for an encoding that is a string: the key's
 // strings are substrings of it.
 func splitKey(rest string) SessionKey {

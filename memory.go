@@ -269,6 +269,17 @@ func (r *memRecord) record(rec *Record) {
 	}
 }
 
+// matches reports whether key k (encoded) and r match f, allocating
+// nothing: for a caller holding the partition's lock.
+func (r *memRecord) matches(f *Filter, enc []byte) bool {
+	rec := Record{
+		Route: r.route(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
+		Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
+		Confirmed: r.confirmed, Invalidated: r.invalidated(),
+	}
+	return f.Match(peekKey(enc), &rec)
+}
+
 // memPartitionState is one partition: its lock, then what writes change
 // (with the table's own write-hot fields), then what lookups read (the
 // table's read-mostly fields, then closed), so that no write changes a
@@ -1152,25 +1163,37 @@ func (s *MemoryStore) Scan(ctx context.Context, req ScanRequest) (ScanResult, er
 func (s *MemoryStore) DeleteMatching(ctx context.Context, req DeleteRequest) (DeleteStats, error) {
 	t := req.Now.UnixNano()
 	var st DeleteStats
+	// Under the lock the matched keys' bytes are only copied; the flush
+	// after each hold decodes them (one allocation for the hold's keys)
+	// and grows st.Keys.
+	var keys []byte // the hold's matched keys, encoded
+	var ends []int  // where each ends in keys
 	_, _, err := s.sweep(ctx, req.Partition, 0, !req.DryRun, true, func(p *memPartitionState, slot int32) (bool, bool) {
 		r := p.rec(slot)
-		if t >= r.expires {
+		enc := p.Key(slot)
+		if t >= r.expires || !r.matches(&req.Filter, enc) {
 			return false, false
 		}
-		k := decodeKey(p.Key(slot))
-		var rec Record
-		r.record(&rec)
-		if !req.Filter.Match(k, &rec) {
-			return false, false
+		if ends == nil { // once, a chunk of inline keys' worth
+			keys, ends = make([]byte, 0, memtable.ChunkSize*memtable.InlineKey), make([]int, 0, memtable.ChunkSize)
 		}
+		keys = append(keys, enc...)
+		ends = append(ends, len(keys))
 		st.Matched++
-		st.Keys = append(st.Keys, k)
 		if req.DryRun {
 			return false, false
 		}
 		st.Deleted++
 		return true, false
-	}, nil)
+	}, func() (int32, bool) {
+		all, start := string(keys), 0
+		for _, end := range ends {
+			st.Keys = append(st.Keys, splitKey(all[start:end]))
+			start = end
+		}
+		keys, ends = keys[:0], ends[:0]
+		return 0, false
+	})
 	if err != nil {
 		return DeleteStats{}, err
 	}
