@@ -543,4 +543,31 @@ func testStoreScanPages(t *testing.T, newStore Factory) {
 			}
 		})
 	}
+	threads := switchboard.Filter{Scope: switchboard.ScopeThread}
+	for _, dry := range []bool{true, false} {
+		st, err := s.st.DeleteMatching(s.ctx, switchboard.DeleteRequest{Partition: 0, Filter: threads, Now: now, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[switchboard.SessionKey]int{}
+		for _, k := range st.Keys {
+			got[k]++
+		}
+		for k := range all {
+			want := 0
+			if k.ThreadID != "" {
+				want = 1
+			}
+			if got[k] != want {
+				t.Errorf("DeleteMatching (dry run %v) returned %v %d times, want %d", dry, k, got[k], want)
+			}
+		}
+		if st.Matched != len(st.Keys) || len(got) != len(st.Keys) {
+			t.Errorf("DeleteMatching (dry run %v): %d matched, %d keys, %d distinct", dry, st.Matched, len(st.Keys), len(got))
+		}
+	}
+	res, err := s.st.Scan(s.ctx, switchboard.ScanRequest{Partition: 0, Limit: 1000, Filter: threads, Now: now})
+	if err != nil || len(res.Entries) != 0 {
+		t.Errorf("Scan of threads after DeleteMatching: %d entries, %v", len(res.Entries), err)
+	}
 }
