@@ -47,10 +47,12 @@ import (
 // keeps it and allocates nothing, at the price of comparing the two (one
 // more cache miss). Prune, Scan and DeleteMatching walk a partition
 // by slot number, one chunk of 256 slots per lock hold, so serving latency
-// stays flat while they run; Scan only copies the chunk's records under
-// the lock (a read lock, which lookups do not wait for) and filters,
-// decodes and allocates after it, so that its holds stay short even when
-// the runtime deschedules it for the garbage collector
+// stays flat while they run. None of them allocates with the lock held:
+// Scan only copies the chunk's records under it (a read lock, which
+// lookups do not wait for) and filters, decodes and allocates after it,
+// DeleteMatching matches on the table's bytes and decodes the matched
+// keys after each hold, so that holds stay short even when the runtime
+// deschedules the goroutine for the garbage collector
 // (BenchmarkPartitionLockHold). Memory is proportional to the live records:
 // overwriting a key reuses its slot, and freed slots are reused before new
 // ones are made.
