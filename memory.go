@@ -264,21 +264,28 @@ func (r *memRecord) holds(parts *[7]string) bool {
 
 // record copies r into *rec, with a Route the caller owns.
 func (r *memRecord) record(rec *Record) {
+	r.view(rec)
+	if rec.Route.Meta != nil {
+		rec.Route = rec.Route.Clone()
+	}
+}
+
+// view is record with a Route whose Meta is r's own, which nobody may
+// change.
+func (r *memRecord) view(rec *Record) {
 	*rec = Record{
-		Route: r.route().Clone(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
+		Route: r.route(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
 		Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
 		Confirmed: r.confirmed, Invalidated: r.invalidated(),
 	}
 }
 
-// matches reports whether key k (encoded) and r match f, allocating
-// nothing: for a caller holding the partition's lock.
+// matches reports whether r, under the key encoded as enc, matches f,
+// allocating nothing: for a caller holding the partition's lock (enc is
+// the table's).
 func (r *memRecord) matches(f *Filter, enc []byte) bool {
-	rec := Record{
-		Route: r.route(), UpdatedAt: time.Unix(0, r.updated), ExpiresAt: time.Unix(0, r.expires),
-		Origin: originNames[r.origin], Writer: r.writer(), Priority: int(r.prio), Revision: r.rev,
-		Confirmed: r.confirmed, Invalidated: r.invalidated(),
-	}
+	var rec Record
+	r.view(&rec)
 	return f.Match(peekKey(enc), &rec)
 }
 
