@@ -18,6 +18,8 @@ func ReplayLogForTest(s *MemoryStore, payload []byte) error {
 	return err
 }
 
-// ObserveHoldsForTest makes s tell f how long each lock hold of its scans
-// and prunes lasted (see MemoryStore.holds); call it before New.
+// ObserveHoldsForTest makes s tell f how long each lock hold of its
+// background work lasted — Prune, Scan, DeleteMatching and each
+// partition's copy for a snapshot (see MemoryStore.holds); call it before
+// New.
 func ObserveHoldsForTest(s *MemoryStore, f func(time.Duration)) { s.holds = f }

@@ -68,8 +68,9 @@ type MemoryStore struct {
 	parts []memPartition
 	limit int
 	dur   *durability // the log, for a store made by OpenMemoryStore; nil otherwise
-	// holds, when set (by tests, before New), is told how long each of
-	// sweep's lock holds lasted; it runs under the lock.
+	// holds, when set (by tests, before New), is told how long each lock
+	// hold of sweep (Prune, Scan, DeleteMatching) and of a snapshot's
+	// partition copy lasted; it runs under the lock.
 	holds func(time.Duration)
 	scans sync.Pool // of *[]scanned, Scan's buffers
 }
